@@ -1,0 +1,174 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * The access model. Every page of a synthetic VMA is touched as a Poisson process whose
+ * intensity follows the VMA's phases; the process is realised lazily and consistently:
+ * the cumulative intensity axis (lambda, expected touches per page) is cut into unit cells,
+ * and cell k of page g holds Poisson(1) touches at positions drawn from hash(seed, g, k, j).
+ * So "was page g touched between times a and b" has one answer, whoever asks and in whatever
+ * order: the young bit (a touch since the last clear), reclaim's referenced check, DAMON's
+ * samples and the ground truth all read the same realisation, in O(1) expected time.
+ */
+#include <math.h>
+#include "internal.h"
+
+#define EXP_MINUS_1 0.36787944117144233
+
+/* The lambda value of the first touch of page g strictly after x; INF_KEY if x is infinite. */
+double first_arrival_after(uint64_t seed, uint64_t gvpn, double x)
+{
+	if (!(x < INF_KEY))
+		return INF_KEY;
+	if (x < 0)
+		x = 0;
+	for (uint64_t k = (uint64_t)x;; k++) {
+		double u = u01(hash4(seed, gvpn, k, 0x5eedull));
+		double p = EXP_MINUS_1, c = p, best = INF_KEY;
+		int n = 0;
+
+		while (u > c && n < 24) {   /* Poisson(1) by inversion */
+			n++;
+			p /= n;
+			c += p;
+		}
+		for (int j = 1; j <= n; j++) {
+			double pos = (double)k + u01(hash4(seed, gvpn, k, (uint64_t)j));
+
+			if (pos > x && pos < best)
+				best = pos;
+		}
+		if (best < INF_KEY)
+			return best;
+	}
+}
+
+double acma_first_arrival_after(uint64_t seed, uint64_t gvpn, double x)
+{
+	return first_arrival_after(seed, gvpn, x);
+}
+
+/* The VMA holding global virtual page g (VMAs are created with increasing gbase). */
+struct vma *vma_of(const acma_mem *m, uint64_t gvpn, uint32_t *id)
+{
+	uint32_t lo = 0, hi = m->nr_vmas;
+
+	while (hi - lo > 1) {
+		uint32_t mid = (lo + hi) / 2;
+
+		if (m->vmas[mid].gbase <= gvpn)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (!m->nr_vmas || gvpn < m->vmas[lo].gbase || gvpn >= m->vmas[lo].gbase + m->vmas[lo].npages)
+		return NULL;
+	if (id)
+		*id = lo;
+	return &m->vmas[lo];
+}
+
+/* Cumulative touches per page of the VMA at time t (µs). */
+double vma_lambda(const struct vma *v, uint64_t t)
+{
+	uint32_t lo = 0, hi = v->nbp;
+
+	while (hi - lo > 1) {
+		uint32_t mid = (lo + hi) / 2;
+
+		if (v->bp_t[mid] <= t)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (t <= v->bp_t[lo])
+		return v->bp_lam[lo];
+	return v->bp_lam[lo] + v->bp_rate[lo] * (double)(t - v->bp_t[lo]);
+}
+
+double acma_vma_lambda(const acma_mem *m, uint32_t vma, uint64_t t)
+{
+	if (vma >= m->nr_vmas)
+		return -1.0;
+	return vma_lambda(&m->vmas[vma], t);
+}
+
+/* Was the mapped page touched since its accessed bit was last cleared? Optionally clear it. */
+int page_young(acma_mem *m, uint32_t pfn, int clear)
+{
+	uint8_t s = m->state[pfn];
+	int young;
+
+	if (s != ACMA_PS_ANON && s != ACMA_PS_FILE)
+		return 0;
+	young = !!(m->flags[pfn] & ACMA_PG_YOUNG);
+	if (!young && m->last_clear[pfn] < m->now) {
+		uint64_t g = m->owner[pfn];
+		const struct vma *v = vma_of(m, g, NULL);
+
+		if (v && !v->explicit_only) {
+			double x0 = vma_lambda(v, m->last_clear[pfn]);
+			double x1 = vma_lambda(v, m->now);
+
+			young = x1 > x0 && first_arrival_after(m->cfg.seed, g, x0) <= x1;
+		}
+	}
+	if (clear) {
+		m->flags[pfn] &= (uint8_t)~ACMA_PG_YOUNG;
+		m->last_clear[pfn] = m->now;
+	}
+	return young;
+}
+
+int acma_young_pfns(acma_mem *m, const uint32_t *pfns, uint64_t n, uint8_t *out, uint32_t clear)
+{
+	for (uint64_t i = 0; i < n; i++)
+		if (pfns[i] >= m->cfg.nr_pages)
+			return ACMA_EINVAL;
+	for (uint64_t i = 0; i < n; i++)
+		out[i] = (uint8_t)page_young(m, pfns[i], (int)clear);
+	return 0;
+}
+
+int acma_young_gvpns(acma_mem *m, const uint64_t *gvpns, uint64_t n, uint8_t *out, uint32_t clear)
+{
+	for (uint64_t i = 0; i < n; i++)
+		if (gvpns[i] >= m->nr_gvpn)
+			return ACMA_EINVAL;
+	for (uint64_t i = 0; i < n; i++) {
+		uint32_t p = m->pte[gvpns[i]];
+
+		out[i] = pte_present(p) ? (uint8_t)page_young(m, p, (int)clear) : 0;
+	}
+	return 0;
+}
+
+int acma_idle_bitmap(acma_mem *m, uint64_t pfn_start, uint64_t npages, uint64_t *bitmap)
+{
+	if (pfn_start > m->cfg.nr_pages || npages > m->cfg.nr_pages - pfn_start)
+		return ACMA_EINVAL;
+	for (uint64_t w = 0; w < (npages + 63) / 64; w++)
+		bitmap[w] = 0;
+	for (uint64_t i = 0; i < npages; i++) {
+		uint32_t pfn = (uint32_t)(pfn_start + i);
+		uint8_t s = m->state[pfn];
+
+		if ((s == ACMA_PS_ANON || s == ACMA_PS_FILE) && !page_young(m, pfn, 1))
+			bitmap[i >> 6] |= 1ull << (i & 63);
+	}
+	return 0;
+}
+
+int acma_truth_accessed(const acma_mem *m, uint32_t vma, uint64_t t0, uint64_t t1, uint8_t *out)
+{
+	if (vma >= m->nr_vmas || t0 > t1)
+		return ACMA_EINVAL;
+	const struct vma *v = &m->vmas[vma];
+
+	if (v->explicit_only)
+		return ACMA_ESTATE;
+	double x0 = vma_lambda(v, t0), x1 = vma_lambda(v, t1);
+
+	for (uint32_t off = 0; off < v->npages; off++)
+		out[off] = off < v->nalloc && x1 > x0 &&
+			   first_arrival_after(m->cfg.seed, v->gbase + off, x0) <= x1;
+	return 0;
+}
