@@ -123,12 +123,15 @@ static void claim_pageblock(acma_mem *m, uint32_t pb, uint32_t mt)
 {
 	uint32_t start = pb << ACMA_PAGEBLOCK_ORDER, pfn = start;
 
+	uint8_t old = m->pb_mt[pb];
+
 	while (pfn < start + PB_PAGES) {
 		if (m->flags[pfn] & ACMA_PG_BUDDY) {
 			uint32_t o = m->order[pfn];
 
+			m->pb_mt[pb] = old;            /* off the list it is on... */
 			del_free_block(m, pfn);
-			m->pb_mt[pb] = (uint8_t)mt;
+			m->pb_mt[pb] = (uint8_t)mt;    /* ...onto the new type's */
 			add_free_block(m, pfn, o, 0);
 			pfn += 1u << o;
 		} else {

@@ -305,13 +305,13 @@ int acma_free_list(const acma_mem *m, uint32_t zone, uint32_t order, uint32_t mt
 	if (zone >= m->nr_zones || order > ACMA_MAX_ORDER || mt >= NR_MT)
 		return ACMA_EINVAL;
 	const struct list *l = &m->zones[zone].free_area[order][mt];
-
-	if (l->n > cap)
-		return ACMA_EINVAL;
 	uint64_t k = 0;
 
-	for (uint32_t i = l->head; i != NIL; i = m->next[i])
+	for (uint32_t i = l->head; i != NIL; i = m->next[i]) {
+		if (k == cap)
+			return ACMA_EINVAL;   /* never write past the caller's buffer */
 		out[k++] = i;
+	}
 	*n = k;
 	return 0;
 }

@@ -121,7 +121,7 @@ BAD = {
     "double blank around comment": ("a, 8192\n\n#x\n\np\n10\na, 0, 4096, 1\n", 4, "two blank lines"),
     "bad size": ("a, lots\n\np\n10\na, 0, 4096, 1\n", 1, "region size"),
     "suffix size": ("a, 10M\n\np\n10\na, 0, 4096, 1\n", 1, "'10M'"),
-    "small size": ("a, 100\n\np\n10\na, 0, 4096, 1\n", 1, "4096"),
+    "zero size": ("a, 0\n\np\n10\na, 0, 4096, 1\n", 1, "region size"),
     "huge size": ("a, 2199023255552\n\np\n10\na, 0, 4096, 1\n", 1, "1099511627776"),
     "unknown region": (HEAD + "p\n10\nc, 0, 4096, 1\n", 6, "'a', 'b'"),
     "region name with edge space": (HEAD + "p\n10\na , 0, 4096, 1\n", 6, "unknown region 'a '"),
@@ -183,7 +183,7 @@ def test_load_masim(tmp_path):
 @pytest.mark.parametrize(
     "make",
     [
-        lambda: MasimRegion("a", 100),
+        lambda: MasimRegion("a", 0),
         lambda: MasimRegion("a", True),
         lambda: MasimRegion("#a", 4096),
         lambda: MasimRegion("a,b", 4096),
@@ -402,3 +402,11 @@ def test_conversion_checks_its_arguments():
         masim_to_workload(cfg, timing=1.0)
     with pytest.raises(ConfigError):
         masim_to_workload(cfg, name="")
+
+
+def test_sub_page_regions_parse_and_round_up():
+    """masim's own configs/default uses 256-byte regions: they load, and become one page."""
+    cfg = parse_masim("a, 256\n\np\n10\na, 1, 64, 1\n")
+    assert cfg.regions[0].size == 256
+    wl = masim_to_workload(cfg)
+    assert wl.regions[0].size == 4096

@@ -104,9 +104,9 @@ REGION_NAME = _Rule(
     _region_name_ok,
 )
 REGION_SIZE = _Rule(
-    f"a plain decimal byte count in [{PAGE_SIZE}, {1 << 40}] with no unit suffix "
+    f"a plain decimal byte count in [1, {1 << 40}] with no unit suffix "
     "(masim reads it with atoll(), so '10M' would silently mean 10 bytes)",
-    _int_in(PAGE_SIZE, 1 << 40),
+    _int_in(1, 1 << 40),
 )
 INIT_DATA = _Rule(
     "None (written as no field) or a file path without commas, line breaks or NUL, "
@@ -534,7 +534,7 @@ def masim_to_workload(
     sizes = {r.name: r.size for r in cfg.regions}
     return Workload(
         name=name,
-        regions=tuple(Region(r.name, r.size, kind="anon") for r in cfg.regions),
+        regions=tuple(Region(r.name, max(r.size, PAGE_SIZE), kind="anon") for r in cfg.regions),
         phases=tuple(_to_phase(ph, sizes, timing) for ph in cfg.phases),
         repeat=repeat,
     )

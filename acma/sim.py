@@ -1,0 +1,249 @@
+"""A simulation: one guest, the workloads and traces that run in it, and an event heap.
+
+Events are ordered by (time, priority, sequence), as in SimPy, so runs are deterministic.
+Between events the C core processes every fault and trace event on its own; Python sees only
+phase changes, samples and whatever a user schedules with :meth:`Simulation.schedule`.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+from dataclasses import dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .errors import ConfigError
+from .mm.guest import Guest, GuestConfig, Process, Vma
+from .units import PAGE_SIZE
+from .workloads.model import Workload
+from .workloads.trace import Trace
+
+PRIO_WORKLOAD = 0
+PRIO_KERNEL = 5
+PRIO_SAMPLE = 9
+TRACE_VMA_GAP_PAGES = 512  # pages of a trace closer than 2 MiB share one VMA
+
+
+class WorkloadRun:
+    """A synthetic workload as a guest process: one VMA per region, phases applied on time."""
+
+    def __init__(self, sim: "Simulation", workload: Workload, start_us: int, node: int, name: str):
+        self.sim, self.workload, self.start_us = sim, workload, start_us
+        self.process: Process = sim.guest.spawn(name or workload.name)
+        self.vmas: dict[str, Vma] = {
+            r.name: self.process.mmap(r.size, kind=r.kind, in_use=r.initial_pages * PAGE_SIZE, node=node, name=r.name)
+            for r in workload.regions
+        }
+        self.phase_index: int | None = None
+        sim.schedule(start_us, PRIO_WORKLOAD, self._enter_phase)
+
+    def _enter_phase(self, t: int) -> None:
+        at = self.workload.phase_at(t - self.start_us)
+        if at is None:  # every repeat is over: the program idles, its memory stays mapped
+            for v in self.vmas.values():
+                v.set_rate(0.0, 0.0)
+            self.phase_index = None
+            return
+        i, start = at
+        phase = self.workload.phases[i]
+        rates = phase.page_rates()
+        for name, vma in self.vmas.items():
+            if name in phase.sizes:
+                vma.resize(-(-phase.sizes[name] // PAGE_SIZE))
+            rate, writes = rates.get(name, (0.0, 0.0))
+            vma.set_rate(rate, writes)
+        self.phase_index = i
+        self.sim.schedule(self.start_us + start + phase.duration_us, PRIO_WORKLOAD, self._enter_phase)
+
+
+class TraceRun:
+    """A recorded trace replayed as guest processes (one per traced pid) with explicit VMAs."""
+
+    def __init__(self, sim: "Simulation", trace: Trace, start_us: int, name: str):
+        ev = trace.events
+        self.processes: dict[int, Process] = {}
+        self.vmas: list[Vma] = []
+        gvpn = np.zeros(len(ev), dtype=np.uint64)
+        for pid in np.unique(ev.pid).tolist():
+            sel = ev.pid == pid
+            proc = sim.guest.spawn(f"{name or 'trace'}:{pid}")
+            self.processes[pid] = proc
+            pages = np.unique(ev.vpn[sel])
+            breaks = np.flatnonzero(np.diff(pages) > TRACE_VMA_GAP_PAGES) + 1
+            starts = np.concatenate(([0], breaks))
+            ends = np.concatenate((breaks, [len(pages)]))
+            first = pages[starts]
+            bases = np.zeros(len(starts), dtype=np.uint64)
+            for k, (s, e) in enumerate(zip(starts.tolist(), ends.tolist())):
+                npages = int(pages[e - 1] - pages[s]) + 1
+                vma = proc.mmap(npages * PAGE_SIZE, explicit=True, name=f"trace{k}")
+                self.vmas.append(vma)
+                bases[k] = vma.gbase
+            idx = np.searchsorted(first, ev.vpn[sel], side="right") - 1
+            gvpn[sel] = bases[idx] + (ev.vpn[sel] - first[idx])
+        t = start_us + np.floor(ev.time.astype(np.float64) * trace.tick_ns / 1000.0).astype(np.uint64)
+        self.time_us = t
+        self.gvpn_w = (gvpn << np.uint64(1)) | ev.write.astype(np.uint64)
+
+
+@dataclass
+class Result:
+    """Time series sampled during a run, and the guest's final counters."""
+
+    series: dict[str, np.ndarray]
+    vmstat: dict
+    meminfo: dict
+    psi: str
+    stall_us: dict
+    duration_us: int
+
+    def summary(self) -> dict:
+        """damon-tests style names where one exists (pgmajfaults, psi_mem_some_us...)."""
+        dur_s = self.duration_us / 1e6
+        s = self.series
+        workload_stall = self.stall_us["refault"] + self.stall_us["direct_reclaim"] + self.stall_us["compact"]
+        return {
+            "runtime_s": dur_s,
+            "memused.avg_kb": float(np.mean(s["memused_kb"])) if len(s["memused_kb"]) else 0.0,
+            "memused.peak_kb": int(np.max(s["memused_kb"])) if len(s["memused_kb"]) else 0,
+            "rss.avg_kb": float(np.mean(s["rss_kb"])) if len(s["rss_kb"]) else 0.0,
+            "pgfaults": self.vmstat["pgfault"],
+            "pgmajfaults": self.vmstat["pgmajfault"],
+            "refaults": self.vmstat["workingset_refault"],
+            "workingset_restore": self.vmstat["workingset_restore"],
+            "pswpout": self.vmstat["pswpout"],
+            "psi_mem_some_us": int(s["psi_some_total_us"][-1]) if len(s["psi_some_total_us"]) else 0,
+            "psi_mem_full_us": int(s["psi_full_total_us"][-1]) if len(s["psi_full_total_us"]) else 0,
+            "stall_fraction": workload_stall / self.duration_us if self.duration_us else 0.0,
+            "fault_wait_fraction": (self.stall_us["minor_fault"] + self.stall_us["major_fault"]) / self.duration_us
+            if self.duration_us else 0.0,
+            "oom_kills": self.vmstat["oom_kill"],
+        }
+
+
+@dataclass
+class KernelChurn:
+    """Unmovable kernel allocations that come and go (slab, page tables), so the allocator
+    fragments as a real guest's does: every ``interval_us``, ``nr`` order-``order`` pages are
+    allocated, and the oldest are freed beyond ``target_pages``."""
+
+    nr: int = 16
+    order: int = 0
+    target_pages: int = 8192
+    interval_us: int = 100_000
+    node: int = 0
+    live: list = field(default_factory=list)
+
+    def validate(self) -> None:
+        for name, v, lo, hi in (("nr", self.nr, 1, 1 << 20), ("order", self.order, 0, 10),
+                                ("target_pages", self.target_pages, 0, 1 << 32),
+                                ("interval_us", self.interval_us, 1, 10**12), ("node", self.node, 0, 63)):
+            if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
+                raise ConfigError(f"kernel_churn.{name}", v, f"an integer in [{lo}, {hi}]")
+
+
+class Simulation:
+    """A guest and what runs in it, advanced by events; ``run`` returns a :class:`Result`."""
+
+    def __init__(self, guest_config: GuestConfig | None = None, sample_interval_us: int = 1_000_000):
+        if not isinstance(sample_interval_us, int) or not 1000 <= sample_interval_us <= 3_600_000_000:
+            raise ConfigError("sample_interval_us", sample_interval_us, "1 ms to 1 h in µs")
+        self.guest = Guest(guest_config)
+        self.sample_interval_us = sample_interval_us
+        self._heap: list = []
+        self._seq = itertools.count()
+        self._traces: list[TraceRun] = []
+        self._trace_armed = False
+        self._samples: dict[str, list] = {}
+        self.workloads: list[WorkloadRun] = []
+
+    def schedule(self, t_us: int, priority: int, fn: Callable[[int], None]) -> None:
+        """Call ``fn(t)`` at simulated time ``t_us`` (the extension hook)."""
+        if t_us < self.guest.now_us:
+            raise ConfigError("t_us", t_us, f"a time >= now ({self.guest.now_us})")
+        heapq.heappush(self._heap, (t_us, priority, next(self._seq), fn))
+
+    def add_workload(self, workload: Workload, start_us: int = 0, node: int = 0, name: str = "") -> WorkloadRun:
+        run = WorkloadRun(self, workload, max(start_us, self.guest.now_us), node, name)
+        self.workloads.append(run)
+        return run
+
+    def add_trace(self, trace: Trace, start_us: int = 0, name: str = "") -> TraceRun:
+        if self._trace_armed:
+            raise ConfigError("add_trace", name, "traces added before the first run()")
+        run = TraceRun(self, trace, start_us, name)
+        self._traces.append(run)
+        return run
+
+    def add_kernel_churn(self, churn: KernelChurn) -> None:
+        churn.validate()
+
+        def tick(t: int) -> None:
+            for _ in range(churn.nr):
+                churn.live.append(self.guest.kernel_alloc(churn.order, churn.node))
+            while len(churn.live) << churn.order > churn.target_pages:
+                self.guest.kernel_free(churn.live.pop(0), churn.order)
+            self.schedule(t + churn.interval_us, PRIO_KERNEL, tick)
+
+        self.schedule(self.guest.now_us, PRIO_KERNEL, tick)
+
+    def _arm_traces(self) -> None:
+        self._trace_armed = True
+        if not self._traces:
+            return
+        t = np.concatenate([r.time_us for r in self._traces])
+        g = np.concatenate([r.gvpn_w for r in self._traces])
+        order = np.argsort(t, kind="stable")
+        self.guest.core.set_trace(np.ascontiguousarray(t[order]), np.ascontiguousarray(g[order]))
+
+    def _sample(self, t: int) -> None:
+        mi = self.guest.meminfo()
+        vm = self.guest.vmstat()
+        snap = self.guest.psi.snapshot()
+        row = {
+            "t_us": t,
+            "memused_kb": mi["MemTotal"] - mi["MemFree"],
+            "rss_kb": mi["AnonPages"] + mi["Cached"],
+            "anon_kb": mi["AnonPages"], "file_kb": mi["Cached"], "free_kb": mi["MemFree"],
+            "swap_used_kb": mi["SwapTotal"] - mi["SwapFree"],
+            "pgfault": vm["pgfault"], "pgmajfault": vm["pgmajfault"], "refaults": vm["workingset_refault"],
+            "psi_some_avg10": snap.some.avg10, "psi_full_avg10": snap.full.avg10,
+            "psi_some_total_us": snap.some.total_us, "psi_full_total_us": snap.full.total_us,
+        }
+        for k, v in row.items():
+            self._samples.setdefault(k, []).append(v)
+        self.schedule(t + self.sample_interval_us, PRIO_SAMPLE, self._sample)
+
+    def run(self, duration_us: int, progress: bool = False) -> Result:
+        """Advance ``duration_us`` of simulated time; samples every ``sample_interval_us``."""
+        if isinstance(duration_us, bool) or not isinstance(duration_us, int) or not 0 < duration_us <= 10**12:
+            raise ConfigError("duration_us", duration_us, "an integer in (0, 1e12] µs")
+        start = self.guest.now_us
+        end = start + duration_us
+        if not self._trace_armed:
+            self._arm_traces()
+            self.schedule(start, PRIO_SAMPLE, self._sample)
+        bar = None
+        if progress:
+            from tqdm import tqdm
+
+            bar = tqdm(total=duration_us // 1_000_000, unit="sim-s", desc="simulating", leave=False)
+        shown = 0
+        while self._heap and self._heap[0][0] <= end:
+            t, _, _, fn = heapq.heappop(self._heap)
+            self.guest.run_until(t)
+            fn(t)
+            if bar is not None and (t - start) // 1_000_000 > shown:
+                bar.update((t - start) // 1_000_000 - shown)
+                shown = (t - start) // 1_000_000
+        self.guest.run_until(end)
+        if bar is not None:
+            bar.update(duration_us // 1_000_000 - shown)
+            bar.close()
+        return Result(
+            series={k: np.asarray(v) for k, v in self._samples.items()},
+            vmstat=self.guest.vmstat(), meminfo=self.guest.meminfo(), psi=self.guest.psi.format_proc(),
+            stall_us=self.guest.stall_totals_us(), duration_us=end,
+        )
