@@ -11,19 +11,20 @@
 #define PB_PAGES (1u << ACMA_PAGEBLOCK_ORDER)
 #define INF_KEY 1e300
 
-/* pte encoding: a pfn when present; else bit 31 set, bits 29-30 the kind, 0-28 heap slot. */
+/* pte encoding: a pfn when present; else bit 31 set, bits 29-30 the kind (fresh, swapped,
+ * dropped file page) and bits 0-28 the shadow entry an eviction leaves (workingset.c): the
+ * node's nonresident age in 28 bits, with PG_workingset above it. All ones: not in use. */
 #define PTE_UNALLOC 0xFFFFFFFFu
 #define PTE_NP 0x80000000u
 #define PTE_KIND_SHIFT 29
-#define PTE_POS_MASK 0x1FFFFFFFu
+#define PTE_SHADOW_MASK 0x1FFFFFFFu
 enum { NP_FRESH = 0, NP_SWAPPED = 1, NP_FILE = 2 };
 #define pte_present(p) (!((p) & PTE_NP))
 #define pte_kind(p) (((p) >> PTE_KIND_SHIFT) & 3u)
-#define pte_pos(p) ((p) & PTE_POS_MASK)
-#define pte_np(kind, pos) (PTE_NP | ((uint32_t)(kind) << PTE_KIND_SHIFT) | (uint32_t)(pos))
-
-/* shadow entry of an evicted page: nonresident age with the workingset bit on top */
-#define SHADOW_WS 0x80000000u
+#define pte_shadow(p) ((p) & PTE_SHADOW_MASK)
+#define pte_np(kind, shadow) (PTE_NP | ((uint32_t)(kind) << PTE_KIND_SHIFT) | (uint32_t)(shadow))
+#define SHADOW_WS (1u << 28)
+#define SHADOW_AGE_MASK (SHADOW_WS - 1)
 
 struct list {                   /* an intrusive doubly linked list over page indices */
 	uint32_t head, tail;
@@ -45,10 +46,9 @@ struct node {
 	int kswapd_wake;
 };
 
-struct heap_ent {               /* a non-present page waiting for its next touch */
+struct __attribute__((packed)) heap_ent {   /* a non-present page waiting for its next touch */
 	double key;                 /* the touch's value on the VMA's cumulative intensity */
 	uint32_t off;               /* page offset in the VMA */
-	uint32_t shadow;
 };
 
 struct vma {
@@ -152,9 +152,8 @@ int page_young(acma_mem *m, uint32_t pfn, int clear);
 double first_arrival_after(uint64_t seed, uint64_t gvpn, double x);
 
 /* VMAs (vma.c) */
-int heap_push(acma_mem *m, struct vma *v, double key, uint32_t off, uint32_t shadow);
-void heap_remove(acma_mem *m, struct vma *v, uint32_t pos);
 void vma_update_next(acma_mem *m, struct vma *v);
+int heap_entry_live(const acma_mem *m, const struct vma *v, const struct heap_ent *e);
 int evict_page(acma_mem *m, uint32_t pfn, int to_swap);
 
 /* costs (mem.c) */

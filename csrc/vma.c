@@ -2,11 +2,18 @@
 /*
  * VMAs, the page table and the event loop. A VMA is a range of acma's global virtual page
  * space with one touch intensity (its workload region). A non-present page in use (never
- * touched, swapped out, or a dropped file page) waits in its VMA's min-heap keyed by the
- * lambda value of its next touch; since every page of a VMA shares one lambda(t), that order
- * never changes when the rate does, and the VMA's next fault is one inversion of lambda.
+ * touched, swapped out, or a dropped file page) waits in its VMA's 4-ary min-heap keyed by
+ * the lambda value of its next touch; since every page of a VMA shares one lambda(t), that
+ * order never changes when the rate does, and the VMA's next fault is one inversion of lambda.
  * acma_run merges those faults with an optional trace stream, in time order, so the cost is
  * per fault and per trace event, never per page per tick.
+ *
+ * Entries are deleted lazily: a page that faults by another way (an explicit touch) leaves
+ * its entry behind, and a popped entry counts only if its page is still non-present. That is
+ * exact: every key is a touch of the page's own realisation, so when a stale entry pops for a
+ * non-present page, its key is that page's first touch since it left (an earlier one would
+ * have popped first). Explicit-only VMAs (traces) have no heap: their pages fault when the
+ * trace touches them.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -15,51 +22,54 @@
 
 #define MAX_GVPN 0xFFFFFFF0ull       /* owner[] is u32 with NIL reserved */
 
+#define HEAP_D 4
+
 static int key_less(const struct heap_ent *a, const struct heap_ent *b)
 {
 	return a->key < b->key || (a->key == b->key && a->off < b->off);
 }
 
-static void heap_place(acma_mem *m, struct vma *v, uint32_t pos, struct heap_ent e)
-{
-	uint32_t *p = &m->pte[v->gbase + e.off];
-
-	v->heap[pos] = e;
-	*p = (*p & ~PTE_POS_MASK) | pos;
-}
-
-static void sift_up(acma_mem *m, struct vma *v, uint32_t pos)
+static void sift_up(struct vma *v, uint32_t pos)
 {
 	struct heap_ent e = v->heap[pos];
 
 	while (pos) {
-		uint32_t parent = (pos - 1) / 2;
+		uint32_t parent = (pos - 1) / HEAP_D;
 
 		if (!key_less(&e, &v->heap[parent]))
 			break;
-		heap_place(m, v, pos, v->heap[parent]);
+		v->heap[pos] = v->heap[parent];
 		pos = parent;
 	}
-	heap_place(m, v, pos, e);
+	v->heap[pos] = e;
 }
 
-static void sift_down(acma_mem *m, struct vma *v, uint32_t pos)
+static void sift_down(struct vma *v, uint32_t pos)
 {
 	struct heap_ent e = v->heap[pos];
 
 	for (;;) {
-		uint32_t c = 2 * pos + 1;
+		uint32_t c = HEAP_D * pos + 1, best = c;
 
 		if (c >= v->nheap)
 			break;
-		if (c + 1 < v->nheap && key_less(&v->heap[c + 1], &v->heap[c]))
-			c++;
-		if (!key_less(&v->heap[c], &e))
+		for (uint32_t k = c + 1; k < c + HEAP_D && k < v->nheap; k++)
+			if (key_less(&v->heap[k], &v->heap[best]))
+				best = k;
+		if (!key_less(&v->heap[best], &e))
 			break;
-		heap_place(m, v, pos, v->heap[c]);
-		pos = c;
+		v->heap[pos] = v->heap[best];
+		pos = best;
 	}
-	heap_place(m, v, pos, e);
+	v->heap[pos] = e;
+}
+
+static void heapify(struct vma *v)
+{
+	if (v->nheap < 2)
+		return;
+	for (uint32_t i = (v->nheap - 2) / HEAP_D + 1; i-- > 0;)
+		sift_down(v, i);
 }
 
 static int heap_reserve(struct vma *v, uint32_t need)
@@ -79,21 +89,7 @@ static int heap_reserve(struct vma *v, uint32_t need)
 	return 0;
 }
 
-/* The heap grows on demand and shrinks when a quarter full, so it costs memory only for
- * the pages that are really waiting. */
-int heap_push(acma_mem *m, struct vma *v, double key, uint32_t off, uint32_t shadow)
-{
-	struct heap_ent e = { key, off, shadow };
-
-	if (heap_reserve(v, v->nheap + 1))
-		return ACMA_ENOMEM;
-	uint32_t pos = v->nheap++;
-
-	v->heap[pos] = e;
-	sift_up(m, v, pos);
-	return 0;
-}
-
+/* The heap shrinks when a quarter full, so it costs memory only for pages really waiting. */
 static void heap_shrink(struct vma *v)
 {
 	if (v->cap_heap <= 64 || v->nheap >= v->cap_heap / 4)
@@ -106,18 +102,50 @@ static void heap_shrink(struct vma *v)
 	}
 }
 
-void heap_remove(acma_mem *m, struct vma *v, uint32_t pos)
+/* The caller reserved room (heap_reserve). */
+static void heap_push(struct vma *v, double key, uint32_t off)
 {
-	uint32_t last = --v->nheap;
+	struct heap_ent e = { key, off };
 
-	if (pos != last) {
-		heap_place(m, v, pos, v->heap[last]);
-		if (pos && key_less(&v->heap[pos], &v->heap[(pos - 1) / 2]))
-			sift_up(m, v, pos);
-		else
-			sift_down(m, v, pos);
+	v->heap[v->nheap] = e;
+	sift_up(v, v->nheap++);
+}
+
+static struct heap_ent heap_pop(struct vma *v)
+{
+	struct heap_ent top = v->heap[0];
+
+	if (--v->nheap) {
+		v->heap[0] = v->heap[v->nheap];
+		sift_down(v, 0);
 	}
 	heap_shrink(v);
+	return top;
+}
+
+/* Does this entry still stand for a non-present page in use? (See the lazy deletion note.) */
+int heap_entry_live(const acma_mem *m, const struct vma *v, const struct heap_ent *e)
+{
+	uint32_t p;
+
+	if (e->off >= v->nalloc)
+		return 0;
+	p = m->pte[v->gbase + e->off];
+	return !pte_present(p) && p != PTE_UNALLOC;
+}
+
+/* Drop every stale entry and rebuild: after a shrink, which may leave many behind. */
+static void heap_compact(acma_mem *m, struct vma *v)
+{
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < v->nheap; i++)
+		if (heap_entry_live(m, v, &v->heap[i]))
+			v->heap[k++] = v->heap[i];
+	v->nheap = k;
+	heapify(v);
+	while (v->cap_heap > 64 && v->nheap < v->cap_heap / 4)
+		heap_shrink(v);
 }
 
 /* The time of the heap's first touch under the current rate: one inversion of lambda. */
@@ -150,15 +178,20 @@ static void add_fresh(acma_mem *m, struct vma *v, uint32_t from, uint32_t to)
 {
 	for (uint32_t off = from; off < to; off++) {
 		m->pte[v->gbase + off] = pte_np(NP_FRESH, 0);
-		heap_push(m, v, fresh_key(m, v, off), off, 0);
+		if (!v->explicit_only) {
+			struct heap_ent e = { fresh_key(m, v, off), off };
+
+			v->heap[v->nheap++] = e;
+		}
 	}
+	heapify(v);
 }
 
 int acma_vma_add(acma_mem *m, uint32_t kind, uint32_t npages, uint32_t nalloc, uint32_t node,
 		 uint32_t explicit_only, uint32_t *vma_id, uint64_t *gbase)
 {
 	if (kind > ACMA_VMA_FILE || !npages || nalloc > npages || node >= m->cfg.nr_nodes ||
-	    npages > PTE_POS_MASK || m->nr_gvpn + npages > MAX_GVPN)
+	    m->nr_gvpn + npages > MAX_GVPN)
 		return ACMA_EINVAL;
 	if (m->nr_vmas == m->cap_vmas) {
 		uint32_t cap = m->cap_vmas ? m->cap_vmas * 2 : 8;
@@ -193,7 +226,7 @@ int acma_vma_add(acma_mem *m, uint32_t kind, uint32_t npages, uint32_t nalloc, u
 	v.bp_t = malloc(v.cap_bp * sizeof(*v.bp_t));
 	v.bp_lam = malloc(v.cap_bp * sizeof(*v.bp_lam));
 	v.bp_rate = malloc(v.cap_bp * sizeof(*v.bp_rate));
-	if (!v.bp_t || !v.bp_lam || !v.bp_rate || heap_reserve(&v, nalloc ? nalloc : 1)) {
+	if (!v.bp_t || !v.bp_lam || !v.bp_rate || heap_reserve(&v, explicit_only ? 1 : (nalloc ? nalloc : 1))) {
 		free(v.bp_t);
 		free(v.bp_lam);
 		free(v.bp_rate);
@@ -277,7 +310,7 @@ int acma_vma_resize(acma_mem *m, uint32_t vma, uint32_t nalloc)
 	struct vma *v = &m->vmas[vma];
 
 	if (nalloc > v->nalloc) {
-		if (heap_reserve(v, v->nheap + (nalloc - v->nalloc)))
+		if (!v->explicit_only && heap_reserve(v, v->nheap + (nalloc - v->nalloc)))
 			return ACMA_ENOMEM;
 		add_fresh(m, v, v->nalloc, nalloc);
 	}
@@ -286,16 +319,17 @@ int acma_vma_resize(acma_mem *m, uint32_t vma, uint32_t nalloc)
 
 		if (pte_present(p)) {
 			unmap_page(m, v, p);
-		} else {
-			if (pte_kind(p) == NP_SWAPPED) {
-				v->nr_swapped--;
-				m->swap_used--;
-			} else if (pte_kind(p) == NP_FILE) {
-				v->nr_file--;
-			}
-			heap_remove(m, v, pte_pos(p));
+		} else if (pte_kind(p) == NP_SWAPPED) {
+			v->nr_swapped--;
+			m->swap_used--;
+		} else if (pte_kind(p) == NP_FILE) {
+			v->nr_file--;
 		}
 		m->pte[v->gbase + off] = PTE_UNALLOC;
+	}
+	if (nalloc < v->nalloc) {
+		v->nalloc = nalloc;
+		heap_compact(m, v);
 	}
 	v->nalloc = nalloc;
 	vma_update_next(m, v);
@@ -334,16 +368,17 @@ int evict_page(acma_mem *m, uint32_t pfn, int to_swap)
 	uint64_t g = m->owner[pfn];
 	struct vma *v = vma_of(m, g, NULL);
 	struct node *n = &m->nodes[pfn_node(m, pfn)];
-	uint32_t shadow = (n->nonresident_age & ~SHADOW_WS) |
+	uint32_t shadow = (n->nonresident_age & SHADOW_AGE_MASK) |
 			  ((m->flags[pfn] & ACMA_PG_WORKINGSET) ? SHADOW_WS : 0);
 	uint32_t off = (uint32_t)(g - v->gbase);
 
-	if (heap_reserve(v, v->nheap + 1))
+	if (!v->explicit_only && heap_reserve(v, v->nheap + 1))
 		return ACMA_ENOMEM;
 	n->nonresident_age++;
 	unmap_page(m, v, pfn);
-	m->pte[g] = pte_np(to_swap ? NP_SWAPPED : NP_FILE, 0);
-	heap_push(m, v, fresh_key(m, v, off), off, shadow);
+	m->pte[g] = pte_np(to_swap ? NP_SWAPPED : NP_FILE, shadow);
+	if (!v->explicit_only)
+		heap_push(v, fresh_key(m, v, off), off);
 	if (to_swap) {
 		m->swap_used++;
 		v->nr_swapped++;
@@ -360,7 +395,7 @@ int evict_page(acma_mem *m, uint32_t pfn, int to_swap)
 static void refault(acma_mem *m, uint32_t pfn, uint32_t shadow, int anon)
 {
 	struct node *n = &m->nodes[pfn_node(m, pfn)];
-	uint32_t dist = (n->nonresident_age - shadow) & ~SHADOW_WS;
+	uint32_t dist = (n->nonresident_age - shadow) & SHADOW_AGE_MASK;
 	uint64_t ws = n->lru[LRU_ACTIVE_FILE].n + n->lru[LRU_ACTIVE_ANON].n;
 	double io_us = anon ? m->cfg.costs.swapin_us : m->cfg.costs.file_read_us;
 
@@ -380,25 +415,18 @@ static void refault(acma_mem *m, uint32_t pfn, uint32_t shadow, int anon)
 	charge_stall(m, ACMA_WAIT_MAJOR, io_us);
 }
 
-/* A touch of a non-present page: take it out of the heap, allocate, map, account. */
-static int fault(acma_mem *m, uint64_t g, int write)
+/* A touch of a non-present page: allocate, map, account. Its heap entry, if any, was popped
+ * by the caller or is left behind as stale. */
+static int fault(acma_mem *m, struct vma *v, uint64_t g, int write)
 {
 	uint32_t p = m->pte[g];
-	struct vma *v = vma_of(m, g, NULL);
-	uint32_t kind = pte_kind(p), pos = pte_pos(p);
-	struct heap_ent e = v->heap[pos];
+	uint32_t kind = pte_kind(p), shadow = pte_shadow(p);
 	uint32_t pfn;
 	int err;
 
-	heap_remove(m, v, pos);
-	m->pte[g] = PTE_UNALLOC;                 /* out of reach of reclaim while we allocate */
 	err = alloc_with_reclaim(m, 0, ACMA_MT_MOVABLE, v->node, 1, &pfn);
-	if (err) {
-		m->pte[g] = pte_np(kind, 0);
-		heap_push(m, v, e.key, e.off, e.shadow);
-		vma_update_next(m, v);
+	if (err)
 		return err;
-	}
 	set_used_state(m, pfn, 1, ACMA_PS_DRIVER, v->kind == ACMA_VMA_FILE ? ACMA_PS_FILE : ACMA_PS_ANON);
 	m->owner[pfn] = (uint32_t)g;
 	m->pte[g] = pfn;
@@ -410,10 +438,10 @@ static int fault(acma_mem *m, uint64_t g, int write)
 		v->nr_swapped--;
 		m->swap_used--;
 		m->counters[ACMA_C_PSWPIN]++;
-		refault(m, pfn, e.shadow, 1);
+		refault(m, pfn, shadow, 1);
 	} else if (kind == NP_FILE) {
 		v->nr_file--;
-		refault(m, pfn, e.shadow, 0);
+		refault(m, pfn, shadow, 0);
 	} else if (v->kind == ACMA_VMA_FILE) {
 		m->counters[ACMA_C_PGMAJFAULT]++;
 		charge_stall(m, ACMA_WAIT_MAJOR, m->cfg.costs.file_read_us);
@@ -436,7 +464,7 @@ static int touch(acma_mem *m, uint64_t g, int write)
 	}
 	if (p == PTE_UNALLOC)
 		return ACMA_ESTATE;                  /* a touch outside the in-use part: SIGSEGV */
-	return fault(m, g, write);
+	return fault(m, vma_of(m, g, NULL), g, write);
 }
 
 int acma_touch(acma_mem *m, uint64_t gvpn, uint32_t write)
@@ -486,38 +514,64 @@ int acma_run(acma_mem *m, uint64_t t_end)
 		uint32_t vi = next_vma(m, &tv);
 		int err, faulted = 0;
 
-		/* trace events up to the next synthetic fault: the hot path, no VMA scan */
-		while (m->tr_pos < m->tr_n && m->tr_t[m->tr_pos] < t_end && m->tr_t[m->tr_pos] <= tv) {
-			uint64_t gw = m->tr_gw[m->tr_pos];
-			uint32_t p = m->pte[gw >> 1];
+		/* trace events up to the next synthetic fault: the hot path, no VMA scan. Locals,
+		 * not m->fields, because the byte-wide flag stores may alias anything. */
+		if (m->tr_pos < m->tr_n && t_end > 0) {
+			const uint64_t *tt = m->tr_t, *tg = m->tr_gw;
+			uint8_t *flags = m->flags;
+			const uint32_t *pte = m->pte;
+			uint64_t pos = m->tr_pos, n = m->tr_n, now = m->now, start = pos;
+			uint64_t lim = tv < t_end - 1 ? tv : t_end - 1;
 
-			if (m->tr_t[m->tr_pos] > m->now)
-				m->now = m->tr_t[m->tr_pos];
-			m->tr_pos++;
-			m->counters[ACMA_C_TRACE_EVENTS]++;
-			if (pte_present(p)) {
-				m->flags[p] |= ACMA_PG_YOUNG | ((gw & 1) ? ACMA_PG_DIRTY : 0);
-				continue;
+			while (pos < n && tt[pos] <= lim) {
+				uint64_t gw = tg[pos];
+				uint32_t p = pte[gw >> 1];
+
+				if (!pte_present(p))
+					break;
+				flags[p] |= (uint8_t)(ACMA_PG_YOUNG | ((gw & 1) ? ACMA_PG_DIRTY : 0));
+				pos++;
 			}
-			err = touch(m, gw >> 1, (int)(gw & 1));
-			if (err)
-				return err;
-			faulted = 1;                 /* a fault may move any VMA's next touch */
-			break;
+			if (pos > start && tt[pos - 1] > now)
+				now = tt[pos - 1];
+			m->counters[ACMA_C_TRACE_EVENTS] += pos - start;
+			m->tr_pos = pos;
+			m->now = now;
+			if (pos < n && tt[pos] <= lim) {   /* a non-present page: the fault path */
+				uint64_t gw = tg[pos];
+
+				if (tt[pos] > m->now)
+					m->now = tt[pos];
+				m->tr_pos++;
+				m->counters[ACMA_C_TRACE_EVENTS]++;
+				err = touch(m, gw >> 1, (int)(gw & 1));
+				if (err)
+					return err;
+				faulted = 1;             /* a fault may move any VMA's next touch */
+			}
 		}
 		if (faulted)
 			continue;
 		if (tv >= t_end)
 			break;
 		struct vma *v = &m->vmas[vi];
-		uint64_t g = v->gbase + v->heap[0].off;
+		struct heap_ent e = heap_pop(v);
+		uint64_t g = v->gbase + e.off;
+
+		if (!heap_entry_live(m, v, &e)) {    /* stale: the page faulted some other way */
+			vma_update_next(m, v);
+			continue;
+		}
 		int write = u01(hash4(m->cfg.seed, g, tv, 0x3717ull)) < v->write_frac;
 
 		if (tv > m->now)
 			m->now = tv;
-		err = fault(m, g, write);
-		if (err)
+		err = fault(m, v, g, write);
+		if (err) {                           /* OOM: the touch is still due */
+			heap_push(v, e.key, e.off);  /* room: the pop above made it */
+			vma_update_next(m, v);
 			return err;
+		}
 	}
 	m->now = t_end;
 	return 0;

@@ -43,6 +43,18 @@ def u01(h: int) -> float:
     return (h >> 11) * 2.0 ** -53
 
 
+def poisson1(u: float) -> int:
+    """The touch count of one cell: Poisson(1) by inversion of u, capped at 24, with the
+    same sequence of floating-point steps as first_arrival_after's inner loop."""
+    p = c = EXP_MINUS_1
+    n = 0
+    while u > c and n < POISSON_CAP:
+        n += 1
+        p /= n
+        c += p
+    return n
+
+
 def first_arrival_after(seed: int, gvpn: int, x: float) -> float:
     """access.c first_arrival_after: the lambda value of page gvpn's first touch strictly
     after x (INF_KEY when x is not below INF_KEY, NaN included)."""
@@ -52,14 +64,8 @@ def first_arrival_after(seed: int, gvpn: int, x: float) -> float:
         x = 0.0
     k = int(x)
     while True:
-        u = u01(hash4(seed, gvpn, k, CELL_SALT))
-        p = c = EXP_MINUS_1
+        n = poisson1(u01(hash4(seed, gvpn, k, CELL_SALT)))
         best = INF_KEY
-        n = 0
-        while u > c and n < POISSON_CAP:      # Poisson(1) by inversion
-            n += 1
-            p /= n
-            c += p
         for j in range(1, n + 1):
             pos = float(k) + u01(hash4(seed, gvpn, k, j))
             if x < pos < best:
@@ -85,6 +91,12 @@ def _poisson_cdf_table() -> np.ndarray:
 _CDF = _poisson_cdf_table()
 
 
+def poisson1_np(u: np.ndarray) -> np.ndarray:
+    """poisson1 over an array: the loop stops at the first partial sum c >= u, and the sums
+    never decrease, so that is a sorted search in the table of the loop's own sums."""
+    return np.searchsorted(_CDF, np.asarray(u, dtype=np.float64), side="left")
+
+
 def mix64_np(z: np.ndarray) -> np.ndarray:
     """mix64 over a uint64 array (wrapping arithmetic)."""
     z = z + np.uint64(0x9E3779B97F4A7C15)
@@ -100,9 +112,8 @@ def _u01_np(h: np.ndarray) -> np.ndarray:
 def first_arrival_after_np(seed: int, gvpns, x) -> np.ndarray:
     """first_arrival_after over an array of gvpns (x a scalar or an array of the same shape).
 
-    Cells are scanned for all still-open pages at once; the inversion loop becomes a search
-    in the table of its partial sums (they never decrease, so the first c >= u is the loop's
-    stopping point), which gives bit-identical results.
+    Cells are scanned for all still-open pages at once, with poisson1_np for the touch
+    counts; the results are bit-identical to the scalar version.
     """
     g = np.ascontiguousarray(gvpns, dtype=np.uint64).ravel()
     xs = np.broadcast_to(np.asarray(x, dtype=np.float64), g.shape).astype(np.float64)
@@ -117,7 +128,7 @@ def first_arrival_after_np(seed: int, gvpns, x) -> np.ndarray:
             gi, ki, xi = g[open_], k[open_], xs[open_]
             hgk = mix64_np(mix64_np(hseed ^ gi) ^ ki)
             u = _u01_np(mix64_np(hgk ^ np.uint64(CELL_SALT)))
-            n = np.searchsorted(_CDF, u, side="left")   # in [0, POISSON_CAP]
+            n = poisson1_np(u)
             kf = ki.astype(np.float64)
             best = np.full(open_.shape, INF_KEY)
             for j in range(1, int(n.max(initial=0)) + 1):

@@ -1,0 +1,26 @@
+"""Turn a pytest-benchmark JSON file into the BENCHMARKS.md table: rates and C/reference ratios."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections import defaultdict
+
+
+def main(path: str) -> None:
+    doc = json.load(open(path))
+    by_kernel: dict[str, dict[str, tuple[float, int, str]]] = defaultdict(dict)
+    for b in doc["benchmarks"]:
+        x = b["extra_info"]
+        by_kernel[x["kernel"]][x["impl"]] = (b["stats"]["median"], x["work"], x["unit"])
+    print("| kernel | implementation | median time | rate | C speed-up |")
+    print("|---|---|---|---|---|")
+    for kernel, impls in by_kernel.items():
+        c = impls.get("C")
+        for impl, (t, work, unit) in sorted(impls.items(), key=lambda kv: kv[1][0]):
+            ratio = f"{t / c[0]:.1f}x" if c and impl != "C" else ""
+            print(f"| {kernel} | {impl} | {t * 1e3:.3f} ms | {work / t / 1e6:,.1f} M {unit}/s | {ratio} |")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
