@@ -315,6 +315,33 @@ class CoreMem:
                                                            _buf(mo, np.uint64, None, "mo"), nf, nm))
         return nf[0], nm[0]
 
+    # --- checkpoints
+    def save(self) -> bytes:
+        """The whole C state as bytes (the trace stream is saved by __getstate__, not here)."""
+        n = ffi.new("uint64_t *")
+        lib.acma_mem_save(self._m, ffi.NULL, 0, n)
+        buf = bytearray(n[0])
+        _check("mem_save", lib.acma_mem_save(self._m, ffi.from_buffer(buf), len(buf), n))
+        return bytes(buf)
+
+    def __getstate__(self) -> dict:
+        return {"blob": self.save(), "nr_pages": self.nr_pages, "nr_nodes": self.nr_nodes,
+                "trace": self._trace_keepalive, "trace_pos": self.trace_pos()}
+
+    def __setstate__(self, st: dict) -> None:
+        blob = st["blob"]
+        out = ffi.new("acma_mem **")
+        rc = lib.acma_mem_load(ffi.from_buffer(blob), len(blob), out)
+        if rc == lib.ACMA_EINVAL:
+            raise ConfigError("checkpoint", f"{len(blob)} bytes", "a checkpoint written by CoreMem.save, intact")
+        _check("mem_load", rc)
+        self._m = ffi.gc(out[0], lib.acma_mem_free)
+        self.nr_pages, self.nr_nodes = st["nr_pages"], st["nr_nodes"]
+        self._trace_keepalive = None
+        if st["trace"] is not None:
+            self.set_trace(*st["trace"])
+            _check("trace_seek", lib.acma_trace_seek(self._m, st["trace_pos"]))
+
     def host_bytes(self) -> int:
         return lib.acma_mem_bytes(self._m)
 

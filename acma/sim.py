@@ -8,7 +8,6 @@ phase changes, samples and whatever a user schedules with :meth:`Simulation.sche
 from __future__ import annotations
 
 import heapq
-import itertools
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -135,6 +134,7 @@ class KernelChurn:
     interval_us: int = 100_000
     node: int = 0
     live: list = field(default_factory=list)
+    sim: "Simulation | None" = None
 
     def validate(self) -> None:
         for name, v, lo, hi in (("nr", self.nr, 1, 1 << 20), ("order", self.order, 0, 10),
@@ -142,6 +142,14 @@ class KernelChurn:
                                 ("interval_us", self.interval_us, 1, 10**12), ("node", self.node, 0, 63)):
             if isinstance(v, bool) or not isinstance(v, int) or not lo <= v <= hi:
                 raise ConfigError(f"kernel_churn.{name}", v, f"an integer in [{lo}, {hi}]")
+
+    def tick(self, t: int) -> None:
+        g = self.sim.guest
+        for _ in range(self.nr):
+            self.live.append(g.kernel_alloc(self.order, self.node))
+        while len(self.live) << self.order > self.target_pages:
+            g.kernel_free(self.live.pop(0), self.order)
+        self.sim.schedule(t + self.interval_us, PRIO_KERNEL, self.tick)
 
 
 class Simulation:
@@ -153,7 +161,7 @@ class Simulation:
         self.guest = Guest(guest_config)
         self.sample_interval_us = sample_interval_us
         self._heap: list = []
-        self._seq = itertools.count()
+        self._seq = 0
         self._traces: list[TraceRun] = []
         self._trace_armed = False
         self._samples: dict[str, list] = {}
@@ -163,7 +171,8 @@ class Simulation:
         """Call ``fn(t)`` at simulated time ``t_us`` (the extension hook)."""
         if t_us < self.guest.now_us:
             raise ConfigError("t_us", t_us, f"a time >= now ({self.guest.now_us})")
-        heapq.heappush(self._heap, (t_us, priority, next(self._seq), fn))
+        self._seq += 1
+        heapq.heappush(self._heap, (t_us, priority, self._seq, fn))
 
     def add_workload(self, workload: Workload, start_us: int = 0, node: int = 0, name: str = "") -> WorkloadRun:
         run = WorkloadRun(self, workload, max(start_us, self.guest.now_us), node, name)
@@ -179,15 +188,10 @@ class Simulation:
 
     def add_kernel_churn(self, churn: KernelChurn) -> None:
         churn.validate()
-
-        def tick(t: int) -> None:
-            for _ in range(churn.nr):
-                churn.live.append(self.guest.kernel_alloc(churn.order, churn.node))
-            while len(churn.live) << churn.order > churn.target_pages:
-                self.guest.kernel_free(churn.live.pop(0), churn.order)
-            self.schedule(t + churn.interval_us, PRIO_KERNEL, tick)
-
-        self.schedule(self.guest.now_us, PRIO_KERNEL, tick)
+        if churn.node >= self.guest.nr_nodes:
+            raise ConfigError("kernel_churn.node", churn.node, f"a node in [0, {self.guest.nr_nodes})")
+        churn.sim = self
+        self.schedule(self.guest.now_us, PRIO_KERNEL, churn.tick)
 
     def _arm_traces(self) -> None:
         self._trace_armed = True

@@ -20,6 +20,10 @@ def main(path: str) -> None:
         for impl, (t, work, unit) in sorted(impls.items(), key=lambda kv: kv[1][0]):
             ratio = f"{t / c[0]:.1f}x" if c and impl != "C" else ""
             print(f"| {kernel} | {impl} | {t * 1e3:.3f} ms | {work / t / 1e6:,.1f} M {unit}/s | {ratio} |")
+    extras = [b["extra_info"] for b in doc["benchmarks"] if set(b["extra_info"]) - {"kernel", "impl", "work", "unit"}]
+    for x in extras:
+        rest = {k: v for k, v in x.items() if k not in ("kernel", "impl", "work", "unit")}
+        print(f"\n{x['kernel']}: " + ", ".join(f"{k} = {v}" for k, v in rest.items()))
 
 
 if __name__ == "__main__":

@@ -176,6 +176,11 @@ int acma_truth_accessed(const acma_mem *m, uint32_t vma, uint64_t t0, uint64_t t
 double acma_vma_lambda(const acma_mem *m, uint32_t vma, uint64_t t);
 double acma_first_arrival_after(uint64_t seed, uint64_t gvpn, double x);
 
+/* Checkpoints: save needs *len bytes (ENOSPC and the size when buf is NULL or too small). */
+int acma_mem_save(const acma_mem *m, uint8_t *buf, uint64_t cap, uint64_t *len);
+int acma_mem_load(const uint8_t *buf, uint64_t len, acma_mem **out);
+int acma_trace_seek(acma_mem *m, uint64_t pos);
+
 /* Self-check of every invariant: 0 when consistent, else ACMA_ESTATE (detail in *what). */
 int acma_check(const acma_mem *m, uint64_t *what);
 /* CDEF END */

@@ -104,6 +104,11 @@ int acma_mem_new(const acma_mem_config *cfg, const uint8_t *block_node,
 	    n > (1ull << 28) || !cfg->nr_nodes || cfg->nr_nodes > ACMA_MAX_NODES ||
 	    cfg->swappiness > 200)
 		return ACMA_EINVAL;
+	const double *costs = &cfg->costs.minor_fault_us;
+
+	for (size_t i = 0; i < sizeof(cfg->costs) / sizeof(double); i++)
+		if (!(costs[i] >= 0 && costs[i] <= 1e6))   /* NaN fails too */
+			return ACMA_EINVAL;
 	while ((1u << shift) < cfg->block_pages)
 		shift++;
 	uint32_t nb = (uint32_t)(n >> shift);
