@@ -13,7 +13,7 @@ from cffi import FFI
 
 HERE = Path(__file__).resolve().parent
 CSRC = HERE / "csrc"
-SOURCES = ["list.c", "buddy.c", "reclaim.c", "access.c", "vma.c", "mem.c", "check.c", "snapshot.c"]
+SOURCES = ["list.c", "buddy.c", "reclaim.c", "access.c", "vma.c", "mem.c", "check.c", "snapshot.c", "damon.c"]
 
 
 def _cdef() -> str:

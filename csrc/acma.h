@@ -181,6 +181,34 @@ int acma_mem_save(const acma_mem *m, uint8_t *buf, uint64_t cap, uint64_t *len);
 int acma_mem_load(const uint8_t *buf, uint64_t len, acma_mem **out);
 int acma_trace_seek(acma_mem *m, uint64_t pos);
 
+/* DAMON regions: caller-owned arrays with capacity (csrc/damon.c). */
+enum { ACMA_OPS_VADDR = 0, ACMA_OPS_PADDR = 1 };
+typedef struct {
+	uint64_t *start, *end, *sampling_addr;
+	uint32_t *nr_accesses, *last_nr_accesses, *age;
+	uint64_t n, cap;
+} acma_regions;
+typedef struct {
+	acma_regions *regions;
+	const uint64_t *vma_start, *vma_end, *vma_gbase;   /* vaddr: the process's VMAs, sorted */
+	uint32_t nr_vmas;
+} acma_damon_target;
+int acma_regions_check(const acma_regions *r);
+int acma_regions_split_at(acma_regions *r, uint64_t i, uint64_t sz);
+int acma_regions_merge_two(acma_regions *r, uint64_t i);
+int acma_regions_merge(acma_regions *r, uint32_t thres, uint64_t sz_limit, uint32_t update_age);
+int acma_regions_split(acma_regions *r, uint32_t nr_subs, uint64_t min_sz, uint64_t *rng);
+int acma_regions_split_some(acma_regions *r, uint64_t step, uint64_t offset, uint64_t index_base,
+			    uint64_t min_sz, uint64_t *rng);
+int acma_regions_evenly_split(acma_regions *r, uint64_t i, uint32_t n, uint64_t min_sz);
+int acma_regions_set(const acma_regions *r, const uint64_t *ranges, uint32_t nranges, uint64_t min_sz,
+		     acma_regions *out);
+int acma_regions_apply_min(acma_regions *r, uint64_t max_sz, uint64_t min_sz);
+int acma_three_regions(const uint64_t *vstart, const uint64_t *vend, uint32_t n, uint64_t min_sz,
+		       uint64_t *out6);
+int acma_damon_sample(acma_mem *m, uint32_t ops, const acma_damon_target *targets, uint32_t ntargets,
+		      uint64_t sample_us, uint32_t nr_samples, uint64_t *rng, uint32_t *max_nr);
+
 /* Self-check of every invariant: 0 when consistent, else ACMA_ESTATE (detail in *what). */
 int acma_check(const acma_mem *m, uint64_t *what);
 /* CDEF END */

@@ -221,10 +221,45 @@ def test_buddy_fallback_under_pressure(movable_fill, fill_order, freed, seed, or
     for order in orders:
         m.alloc(order, 0, not movable_fill, False)
     m.check()
+    for i in rng.permutation(len(m.allocated)):      # and back: merges retype pageblocks
+        m.free(int(i) % max(1, len(m.allocated)))
+    m.check()
+
+
+@pytest.mark.parametrize("case,claimed", [("free256", True), ("free255", False),
+                                          ("order4_blocks", True)])
+def test_buddy_claim_boundaries(case, claimed):
+    """A movable request whose only fallback is one unmovable pageblock: claimed at exactly
+    256 free + alike pages and when its largest free block is order 4, stolen below."""
+    m = BuddyLockstep(BUDDY_CONFIGS[0])
+    m.alloc(0, 0, False, False)                 # pfn 0: claims pageblocks 0 and 1
+    for _ in range(15):
+        m.alloc(10, 0, True, False)             # every other block: no movable list left
+    m.alloc(9, 0, False, False)                 # pageblock 1
+    if case == "free256":
+        for order in range(7, -1, -1):
+            m.alloc(order, 0, False, False)     # pageblock 0 keeps just [256, 512)
+    elif case == "free255":
+        m.alloc(8, 0, False, False)             # pageblock 0 keeps [1, 256) in 8 blocks
+    else:
+        for order in range(4):
+            m.alloc(order, 0, False, False)
+        for _ in range(31):
+            m.alloc(4, 0, False, False)         # [16, 512) in 16-page chunks
+        for pfn, order in list(m.allocated):
+            if order == 4 and pfn % 32 == 16:   # every other chunk: 16 free order-4 blocks
+                m.free(m.allocated.index((pfn, order)))
+    assert m.g.core.pageblocks()["free"][0] == (255 if case == "free255" else 256)
+    before = m.g.core.counters()
+    m.alloc(0, 0, True, False)
+    m.check()
+    after = m.g.core.counters()
+    assert after["fallback_claim"] - before["fallback_claim"] == int(claimed)
+    assert after["fallback_steal"] - before["fallback_steal"] == int(not claimed)
 
 
 def _fill(g: Guest, ref: BuddyRef, node: int, allocated: list) -> None:
-    """Kernel allocations, largest orders first, until the node's zones have nothing left."""
+    """Unmovable kernel allocations, largest orders first, until ZONE_NORMAL has no page left."""
     for order in range(_core.MAX_ORDER, -1, -1):
         while True:
             rc, rpfn = ref.alloc_pages(order, 0, _core.PS_KERNEL, node)
@@ -239,32 +274,45 @@ def _fill(g: Guest, ref: BuddyRef, node: int, allocated: list) -> None:
 
 
 @settings(max_examples=12, deadline=None)
-@given(mapped=st.integers(1, 700), spare=st.integers(0, 6), seed=st.integers(0, 2**32))
-def test_offline_undo_when_migration_fails(mapped, spare, seed):
-    """offline_pages with too few free pages elsewhere: a few pages migrate, then the
-    isolation is undone (unisolate frees to the tail) and EBUSY comes back."""
+@given(mapped=st.integers(1, 600), spare=st.integers(0, 6), movable=st.booleans(),
+       seed=st.integers(0, 2**32))
+def test_offline_undo_when_migration_fails(mapped, spare, movable, seed):
+    """offline_pages with too few free pages in the zones migration may use: a few pages
+    migrate, then the isolation is undone (unisolate frees to the tail) and EBUSY comes
+    back. A page of ZONE_NORMAL never migrates into a free ZONE_MOVABLE."""
     rng = np.random.default_rng(seed)
-    g = Guest(GuestConfig(size="64 MiB", block_size="4 MiB", swap=0))
+    node = NodeConfig(size="64 MiB", movable="8 MiB" if movable else 0)
+    g = Guest(GuestConfig(size="64 MiB", block_size="4 MiB", swap=0, nodes=(node,)))
     zero_watermarks(g)
     ref = BuddyRef.from_guest(g)
+
+    def kalloc(order, mov):
+        pfn = g.kernel_alloc(order, 0, mov)
+        assert ref.alloc_pages(order, int(mov), _core.PS_KERNEL, 0) == (OK, pfn)
+        return pfn
+
+    def kfree(pfn, order):
+        g.kernel_free(pfn, order)
+        assert ref.free_pages(pfn, order) == OK
+
+    # fill ZONE_MOVABLE for now, so that the faults below land in block 0 of ZONE_NORMAL
+    in_movable = [kalloc(10, True) for _ in range(2 if movable else 0)]
     v = g.spawn().mmap(VMA_PAGES * 4096, explicit=True)
     allocated: list[tuple[int, int]] = []
     for off in range(mapped):                  # mapped pages with kernel pages between them
         v.touch(off)
         assert ref.map_page(0, (0, off)) == (OK, int(v.ptes()[off]))
         for _ in range(int(rng.integers(0, 3))):
-            movable = bool(rng.integers(0, 2))
-            pfn = g.kernel_alloc(0, 0, movable)
-            assert ref.alloc_pages(0, int(movable), _core.PS_KERNEL, 0) == (OK, pfn)
-            allocated.append((pfn, 0))
+            allocated.append((kalloc(0, bool(rng.integers(0, 2))), 0))
     _fill(g, ref, 0, allocated)
+    for pfn in in_movable:
+        kfree(pfn, 10)
     # free the kernel pages inside block 0 (so it can be isolated), and `spare` others
     block0 = [a for a in allocated if a[0] < g.block_pages]
     others = [a for a in allocated if a[0] >= g.block_pages and a[1] == 0]
     spares = [others[i] for i in rng.permutation(len(others))[:spare]]
     for pfn, order in block0 + spares:
-        g.kernel_free(pfn, order)
-        assert ref.free_pages(pfn, order) == OK
+        kfree(pfn, order)
     assert_same_buddy(g, ref, [v])
     want = ref.block_offline(0)
     assert rc_of(g.core.block_offline, 0) == want
@@ -307,6 +355,10 @@ def test_first_arrival_after_equal(seed, gvpn, x):
     assert ra.first_arrival_after_np(seed, np.array([gvpn], np.uint64), x)[0] == c
     if x < ra.INF_KEY:
         assert c > x and c < ra.INF_KEY
+        # from exactly a touch: strictly after it
+        c2 = _core.first_arrival_after(seed, gvpn, c)
+        assert c2 > c and ra.first_arrival_after(seed, gvpn, c) == c2
+        assert ra.first_arrival_after_np(seed, np.array([gvpn], np.uint64), c)[0] == c2
     else:
         assert c == ra.INF_KEY
 

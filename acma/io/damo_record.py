@@ -89,6 +89,9 @@ def _column(name: str, values, dtype, limit: int) -> np.ndarray:
     """``values`` as a read-only 1-D array of ``dtype``; ConfigError if any value does not fit."""
     try:
         arr = np.asarray(values)
+        if arr.dtype.kind == "f" and not isinstance(values, np.ndarray):
+            # numpy turns lists mixing ints beyond 2^63 with small ones into floats: look again
+            arr = np.asarray(values, dtype=object)
     except (ValueError, OverflowError, TypeError) as e:
         raise ConfigError(name, type(values).__name__, f"a 1-D array of integers ({e})") from None
     if arr.ndim != 1:
@@ -180,7 +183,9 @@ class Snapshot:
         object.__setattr__(self, "end", end)
         object.__setattr__(self, "nr_accesses", nr)
         object.__setattr__(self, "age", age)
-        if self.sz_filter_passed is not None:
+        if self.sz_filter_passed is not None and n == 0:
+            object.__setattr__(self, "sz_filter_passed", None)  # nothing to tell apart in a file
+        elif self.sz_filter_passed is not None:
             sfp = _column("snapshot.sz_filter_passed", self.sz_filter_passed, np.uint64, U64_MAX)
             if len(sfp) != n:
                 raise ConfigError("snapshot.sz_filter_passed", f"{len(sfp)} values", f"{n} values, one per region")
@@ -636,7 +641,7 @@ class _Parser:
 
     def nr_accesses(self, obj, w: str, iv: Intervals | None) -> int:
         if not isinstance(obj, dict):
-            raise self.error(w, f"expected an object with 'samples' or 'percent', got {json.dumps(obj)[:40]}")
+            raise self.error(w, f"expected an object with 'samples' or 'percent', got {type(obj).__name__}")
         samples = obj.get("samples")
         if samples is not None:
             return samples if type(samples) is int else self.value(_count, samples, f"{w}.samples")
@@ -650,7 +655,7 @@ class _Parser:
 
     def age(self, obj, w: str, iv: Intervals | None) -> int:
         if not isinstance(obj, dict):
-            raise self.error(w, f"expected an object with 'usec' and 'aggr_intervals', got {json.dumps(obj)[:40]}")
+            raise self.error(w, f"expected an object with 'usec' and 'aggr_intervals', got {type(obj).__name__}")
         for key in ("usec", "aggr_intervals"):
             if key not in obj:
                 raise self.error(w, f"missing key {key!r} (damo needs both 'usec' and 'aggr_intervals')")
@@ -684,10 +689,11 @@ _EV_AGGREGATED = ("damon:damon_aggregated:", "damon_aggregated:")
 _EV_BEFORE_APPLY = ("damon:damos_before_apply:", "damos_before_apply:")
 _EV_INTERVALS_TUNE = ("damon:damon_monitor_intervals_tune:", "damon_monitor_intervals_tune:")
 _EVENTS = set(_EV_AGGREGATED + _EV_BEFORE_APPLY + _EV_INTERVALS_TUNE)
-_TIMESTAMP = re.compile(r"([0-9]+)(?:\.([0-9]*))?:")
-_UINT = re.compile(r"[0-9]+")
-_SINT = re.compile(r"-?[0-9]+")
-_RANGE = re.compile(r"([0-9]+)-([0-9]+):")
+# At most 30 digits: enough for any 64-bit value, and far from Python's int-parsing limits.
+_TIMESTAMP = re.compile(r"([0-9]{1,30})(?:\.([0-9]*))?:")
+_UINT = re.compile(r"[0-9]{1,30}")
+_SINT = re.compile(r"-?[0-9]{1,30}")
+_RANGE = re.compile(r"([0-9]{1,30})-([0-9]{1,30}):")
 
 
 class _PerfParser:
@@ -705,7 +711,7 @@ class _PerfParser:
             raise self.error(line_no, f"expected '{key}=<number>', got {token!r}")
         v = token[len(key) + 1:]
         if not _UINT.fullmatch(v):
-            raise self.error(line_no, f"{key} must be a non-negative integer, got {v!r}")
+            raise self.error(line_no, f"{key} must be a non-negative integer, got {v[:40]!r}")
         return int(v)
 
     def parse(self, text: str) -> DamonRecord:
@@ -959,12 +965,15 @@ def perf_script_text(record: DamonRecord, min_regions: int = DAMO_VALIDATE_MIN_R
     if not isinstance(record, DamonRecord):
         raise ConfigError("record", type(record).__name__, "a DamonRecord")
     record.validate()
-    events = []  # (end_ns, target order, snapshot order, lines)
+    events = []  # (end_ns, target index, snapshot index, lines)
     for ti, t in enumerate(record.targets):
         if t.target_id is None:
             raise ConfigError(f"record.targets[{ti}].target_id", None, "an integer (perf-script text needs one)")
         snaps = [_with_min_regions(s, min_regions) for s in t.snapshots]
         for si, s in enumerate(snaps):
+            if not s.nr_regions:
+                raise ConfigError(f"record.targets[{ti}].snapshots[{si}]", "no regions",
+                                  "at least one region per snapshot (perf-script text has a line per region)")
             head = f"kdamond.0 0 [000] {_perf_time(s.end_ns)}: damon:damon_aggregated: " \
                    f"target_id={t.target_id} nr_regions={s.nr_regions} "
             lines = [f"{head}{a}-{b}: {n} {g}\n" for a, b, n, g in s.regions()]
@@ -974,7 +983,7 @@ def perf_script_text(record: DamonRecord, min_regions: int = DAMO_VALIDATE_MIN_R
             fake_end = s.end_ns + (s.end_ns - s.start_ns)
             events.append((fake_end, ti, 1, [f"kdamond.0 0 [000] {_perf_time(fake_end)}: damon:damon_aggregated: "
                                              f"target_id={t.target_id} nr_regions=1 0-0: -1 -1\n"]))
-    events.sort(key=lambda e: (e[0], e[1], e[2]))
+    # target after target, like damo's writer: readers keep the targets' order
     return "".join(line for e in events for line in e[3])
 
 

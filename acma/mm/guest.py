@@ -238,8 +238,12 @@ class Guest:
     def run_until(self, t_us: int) -> None:
         """Advance to ``t_us``: every fault and trace event before it happens, PSI follows."""
         self.core.run(t_us)
+        self.sync_psi()
+
+    def sync_psi(self) -> None:
+        """Bring PSI up to now (after anything that advanced the C core's clock)."""
         self._feed_psi()
-        self.psi.advance(t_us)
+        self.psi.advance(self.now_us)
 
     def _feed_psi(self) -> None:
         """Stalls from the C log into PSI: the workload's own stalls are 'full' when it is

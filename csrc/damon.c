@@ -1,0 +1,444 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * DAMON's regions and sampling, after mm/damon/core.c (newest mainline, "[N]" in
+ * shared/spec/kernel-damon.md), vaddr.c and paddr.c. Regions live in caller-owned arrays
+ * (acma_regions); every operation is a public function over them, so each can be checked
+ * alone against the kernel's behaviour. Merge and split rewrite the arrays in one pass, so
+ * an aggregation costs O(regions), not O(regions^2). The random choices (sampling addresses,
+ * split points) come from the caller's RNG state, never from hidden static state.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "internal.h"
+
+static inline uint64_t rng_next(uint64_t *s)
+{
+	return mix64((*s)++);
+}
+
+/* damon_rand(l, r): uniform in [l, r) */
+static inline uint64_t damon_rand(uint64_t *s, uint64_t l, uint64_t r)
+{
+	return r > l ? l + rng_next(s) % (r - l) : l;
+}
+
+static inline uint64_t sz_of(const acma_regions *r, uint64_t i) { return r->end[i] - r->start[i]; }
+static inline uint32_t absdiff(uint32_t a, uint32_t b) { return a > b ? a - b : b - a; }
+
+static void copy_region(acma_regions *d, uint64_t di, const acma_regions *s, uint64_t si)
+{
+	d->start[di] = s->start[si];
+	d->end[di] = s->end[si];
+	d->sampling_addr[di] = s->sampling_addr[si];
+	d->nr_accesses[di] = s->nr_accesses[si];
+	d->last_nr_accesses[di] = s->last_nr_accesses[si];
+	d->age[di] = s->age[si];
+}
+
+int acma_regions_check(const acma_regions *r)
+{
+	if (r->n > r->cap)
+		return ACMA_EINVAL;
+	for (uint64_t i = 0; i < r->n; i++)
+		if (r->end[i] <= r->start[i] || (i && r->start[i] < r->end[i - 1]))
+			return ACMA_EINVAL;
+	return 0;
+}
+
+/* damon_split_region_at: [start, start+sz) stays, the right piece copies the counters. */
+int acma_regions_split_at(acma_regions *r, uint64_t i, uint64_t sz)
+{
+	if (i >= r->n || r->n >= r->cap || !sz || sz >= sz_of(r, i))
+		return ACMA_EINVAL;
+	for (uint64_t k = r->n; k > i + 1; k--)
+		copy_region(r, k, r, k - 1);
+	copy_region(r, i + 1, r, i);
+	r->end[i] = r->start[i] + sz;
+	r->start[i + 1] = r->end[i];
+	r->n++;
+	return 0;
+}
+
+/* damon_merge_two_regions: size-weighted (floor) nr_accesses and age; left keeps last_nr. */
+static void merge_into(acma_regions *r, uint64_t l, uint64_t i)
+{
+	uint64_t sl = sz_of(r, l), sr = sz_of(r, i);
+
+	r->nr_accesses[l] = (uint32_t)((r->nr_accesses[l] * sl + r->nr_accesses[i] * sr) / (sl + sr));
+	r->age[l] = (uint32_t)((r->age[l] * sl + r->age[i] * sr) / (sl + sr));
+	r->end[l] = r->end[i];
+}
+
+int acma_regions_merge_two(acma_regions *r, uint64_t i)
+{
+	if (i + 1 >= r->n || r->end[i] != r->start[i + 1])
+		return ACMA_EINVAL;
+	merge_into(r, i, i + 1);
+	for (uint64_t k = i + 1; k + 1 < r->n; k++)
+		copy_region(r, k, r, k + 1);
+	r->n--;
+	return 0;
+}
+
+/*
+ * damon_merge_regions_of, [N]: on the first pass of kdamond_merge_regions each region's age is
+ * reset when nr_accesses moved by more than thres or exactly one of (nr, last) is zero, and
+ * grows otherwise; then adjacent regions whose nr_accesses differ by at most thres merge
+ * while the merged size stays within sz_limit.
+ */
+int acma_regions_merge(acma_regions *r, uint32_t thres, uint64_t sz_limit, uint32_t update_age)
+{
+	uint64_t k = 0;
+
+	for (uint64_t i = 0; i < r->n; i++) {
+		if (update_age) {
+			uint32_t nr = r->nr_accesses[i], last = r->last_nr_accesses[i];
+
+			if (absdiff(nr, last) > thres || (!nr != !last))
+				r->age[i] = 0;
+			else
+				r->age[i]++;
+		}
+		if (k && r->end[k - 1] == r->start[i] &&
+		    absdiff(r->nr_accesses[k - 1], r->nr_accesses[i]) <= thres &&
+		    sz_of(r, k - 1) + sz_of(r, i) <= sz_limit) {
+			merge_into(r, k - 1, i);
+		} else {
+			if (k != i)
+				copy_region(r, k, r, i);
+			k++;
+		}
+	}
+	r->n = k;
+	return 0;
+}
+
+/* Region i into up to nr_subs pieces (damon_split_regions_of): each time the LEFT piece is
+ * cut at ALIGN_DOWN(rand[1,10) * sz / 10, min_sz). Writes the pieces at out[*k...]. */
+static void split_one(const acma_regions *r, uint64_t i, uint32_t nr_subs, uint64_t min_sz,
+		      uint64_t *rng, uint64_t *cuts, uint32_t *ncuts)
+{
+	uint64_t sz = sz_of(r, i);
+
+	*ncuts = 0;
+	for (uint32_t k = 0; k + 1 < nr_subs && sz > 2 * min_sz; k++) {
+		uint64_t sub = damon_rand(rng, 1, 10) * sz / 10;
+
+		sub -= sub % min_sz;
+		if (!sub || sub >= sz)
+			continue;
+		cuts[(*ncuts)++] = r->start[i] + sub;   /* cuts go right to left */
+		sz = sub;
+	}
+}
+
+/* Rewrite every region (or, with step > 1, every region whose global index is offset mod
+ * step, split in two) in one pass; out must hold up to nr_subs * n regions. */
+static int split_pass(acma_regions *r, uint32_t nr_subs, uint64_t min_sz, uint64_t *rng,
+		      uint64_t step, uint64_t offset, uint64_t index_base)
+{
+	uint64_t cuts[16];
+	uint32_t ncuts;
+	uint64_t total = 0;
+	uint64_t *pos;
+
+	if (!min_sz || nr_subs < 1 || nr_subs > 16)
+		return ACMA_EINVAL;
+	pos = malloc((r->n + 1) * sizeof(*pos) * 17);
+	if (!pos)
+		return ACMA_ENOMEM;
+	/* first pass: draw the cuts in region order (deterministic), remember them */
+	uint64_t *allcuts = pos + r->n + 1;
+
+	for (uint64_t i = 0; i < r->n; i++) {
+		uint32_t subs = nr_subs;
+
+		if (step > 1)
+			subs = ((index_base + i) % step == offset) ? 2 : 1;
+		split_one(r, i, subs, min_sz, rng, cuts, &ncuts);
+		pos[i] = total;
+		for (uint32_t c = 0; c < 16; c++)
+			allcuts[i * 16 + c] = c < ncuts ? cuts[c] : 0;
+		total += 1 + ncuts;
+	}
+	pos[r->n] = total;
+	if (total > r->cap) {
+		free(pos);
+		return ACMA_ENOSPC;
+	}
+	/* second pass, from the back so nothing is overwritten before it is read */
+	for (uint64_t i = r->n; i-- > 0;) {
+		uint64_t first = pos[i], npieces = pos[i + 1] - pos[i];
+		uint64_t end = r->end[i];
+
+		for (uint64_t k = npieces; k-- > 0;) {
+			uint64_t at = first + k;
+
+			copy_region(r, at, r, i);
+			/* piece k covers [cut_{npieces-1-k} .. next) with cuts ordered right to left */
+			r->start[at] = k ? allcuts[i * 16 + (npieces - 1 - k)] : r->start[i];
+			r->end[at] = end;
+			end = r->start[at];
+		}
+	}
+	r->n = total;
+	free(pos);
+	return 0;
+}
+
+int acma_regions_split(acma_regions *r, uint32_t nr_subs, uint64_t min_sz, uint64_t *rng)
+{
+	return split_pass(r, nr_subs, min_sz, rng, 1, 0, 0);
+}
+
+/* [N] damon_split_some_regions: regions whose global index is offset mod step split once. */
+int acma_regions_split_some(acma_regions *r, uint64_t step, uint64_t offset, uint64_t index_base,
+			    uint64_t min_sz, uint64_t *rng)
+{
+	if (!step)
+		return ACMA_EINVAL;
+	return split_pass(r, 2, min_sz, rng, step < 2 ? 2 : step, step < 2 ? 0 : offset, index_base);
+}
+
+/* damon_va_evenly_split_region (2024 fix): exactly n pieces, the last to the original end. */
+int acma_regions_evenly_split(acma_regions *r, uint64_t i, uint32_t n, uint64_t min_sz)
+{
+	if (i >= r->n || !n || !min_sz)
+		return ACMA_EINVAL;
+	uint64_t piece = sz_of(r, i) / n;
+
+	piece -= piece % min_sz;
+	if (!piece)
+		return ACMA_EINVAL;
+	if (n == 1)
+		return 0;
+	if (r->n + n - 1 > r->cap)
+		return ACMA_ENOSPC;
+	for (uint64_t k = r->n - 1; k > i; k--)
+		copy_region(r, k + n - 1, r, k);
+	uint64_t start = r->start[i], end = r->end[i];
+
+	for (uint32_t k = 0; k < n; k++) {
+		copy_region(r, i + k, r, i);
+		r->start[i + k] = start + k * piece;
+		r->end[i + k] = k + 1 == n ? end : start + (k + 1) * piece;
+	}
+	r->n += n - 1;
+	return 0;
+}
+
+static uint64_t align_down(uint64_t x, uint64_t a) { return x - x % a; }
+
+static void new_region(acma_regions *r, uint64_t i, uint64_t start, uint64_t end)
+{
+	r->start[i] = start;
+	r->end[i] = end;
+	r->sampling_addr[i] = start;
+	r->nr_accesses[i] = r->last_nr_accesses[i] = r->age[i] = 0;
+}
+static uint64_t align_up(uint64_t x, uint64_t a) { return x % a ? x + a - x % a : x; }
+
+/*
+ * damon_set_regions, [N]: ranges (start, end pairs) are aligned and must be sorted and
+ * disjoint; regions touching no range go; each range's first and last intersecting region
+ * stretch to its aligned edges and holes between them fill with fresh regions; a range with no
+ * region gets one. Writes into out (which may not alias r).
+ */
+int acma_regions_set(const acma_regions *r, const uint64_t *ranges, uint32_t nranges, uint64_t min_sz,
+		     acma_regions *out)
+{
+	if (!min_sz)
+		return ACMA_EINVAL;
+	for (uint32_t k = 0; k < nranges; k++) {
+		uint64_t s = align_down(ranges[2 * k], min_sz), e = align_up(ranges[2 * k + 1], min_sz);
+
+		if (s >= e || (k && s < align_up(ranges[2 * k - 1], min_sz)))
+			return ACMA_EINVAL;
+	}
+	uint64_t n = 0, i = 0;
+
+	for (uint32_t k = 0; k < nranges; k++) {
+		uint64_t s = align_down(ranges[2 * k], min_sz), e = align_up(ranges[2 * k + 1], min_sz);
+		uint64_t j, cur = s;
+		int first = 1;
+
+		while (i < r->n && r->end[i] <= s)
+			i++;                                  /* touches no range: dropped */
+		for (j = i; j < r->n && r->start[j] < e; j++) {
+			if (!first && r->start[j] > cur) {    /* a hole between two regions */
+				if (n >= out->cap)
+					return ACMA_ENOSPC;
+				new_region(out, n++, cur, r->start[j]);
+			}
+			if (n >= out->cap)
+				return ACMA_ENOSPC;
+			copy_region(out, n, r, j);
+			if (first)
+				out->start[n] = s;
+			if (j + 1 >= r->n || r->start[j + 1] >= e)
+				out->end[n] = e;
+			cur = out->end[n++];
+			first = 0;
+		}
+		if (first) {
+			if (n >= out->cap)
+				return ACMA_ENOSPC;
+			new_region(out, n++, s, e);
+		}
+		i = (j > i && r->end[j - 1] > e) ? j - 1 : j;  /* it may reach the next range too */
+	}
+	out->n = n;
+	return 0;
+}
+
+/* [N] damon_apply_min_nr_regions' split: a region above max_sz becomes ceil(sz/max_sz)
+ * pieces of max_sz (the last one shorter). */
+int acma_regions_apply_min(acma_regions *r, uint64_t max_sz, uint64_t min_sz)
+{
+	if (!max_sz || !min_sz || max_sz % min_sz)
+		return ACMA_EINVAL;
+	uint64_t total = 0;
+
+	for (uint64_t i = 0; i < r->n; i++)
+		total += (sz_of(r, i) + max_sz - 1) / max_sz;
+	if (total > r->cap)
+		return ACMA_ENOSPC;
+	for (uint64_t i = r->n, at = total; i-- > 0;) {
+		uint64_t pieces = (sz_of(r, i) + max_sz - 1) / max_sz, start = r->start[i], end = r->end[i];
+
+		for (uint64_t k = pieces; k-- > 0;) {
+			at--;
+			copy_region(r, at, r, i);
+			r->start[at] = start + k * max_sz;
+			r->end[at] = k + 1 == pieces ? end : start + (k + 1) * max_sz;
+		}
+	}
+	r->n = total;
+	return 0;
+}
+
+/* __damon_va_three_regions: the two largest gaps between VMAs cut their span in three. */
+int acma_three_regions(const uint64_t *vstart, const uint64_t *vend, uint32_t n, uint64_t min_sz,
+		       uint64_t *out6)
+{
+	uint64_t g1s = 0, g1e = 0, g2s = 0, g2e = 0;
+
+	if (n < 3 || !min_sz)
+		return ACMA_EINVAL;
+	for (uint32_t i = 1; i < n; i++) {
+		if (vstart[i] < vend[i - 1] || vend[i] <= vstart[i])
+			return ACMA_EINVAL;
+		uint64_t gs = vend[i - 1], ge = vstart[i];
+
+		if (ge - gs > g1e - g1s) {
+			g2s = g1s;
+			g2e = g1e;
+			g1s = gs;
+			g1e = ge;
+		} else if (ge - gs > g2e - g2s) {
+			g2s = gs;
+			g2e = ge;
+		}
+	}
+	if (g2e == g2s)
+		return ACMA_EINVAL;
+	if (g1s > g2s) {          /* order the gaps by address */
+		uint64_t ts = g1s, te = g1e;
+
+		g1s = g2s;
+		g1e = g2e;
+		g2s = ts;
+		g2e = te;
+	}
+	out6[0] = align_down(vstart[0], min_sz);
+	out6[1] = align_up(g1s, min_sz);
+	out6[2] = align_down(g1e, min_sz);
+	out6[3] = align_up(g2s, min_sz);
+	out6[4] = align_down(g2e, min_sz);
+	out6[5] = align_up(vend[n - 1], min_sz);
+	return 0;
+}
+
+/* The page a sampling address lands on: a pfn, or NIL when nothing is mapped there. */
+static uint32_t sample_pfn(const acma_mem *m, uint32_t ops, const acma_damon_target *t, uint64_t addr)
+{
+	if (ops == ACMA_OPS_PADDR) {
+		uint64_t pfn = addr >> 12;
+
+		if (pfn >= m->cfg.nr_pages)
+			return NIL;
+		/* paddr samples only folios on an LRU (damon_get_folio) */
+		return (m->state[pfn] == ACMA_PS_ANON || m->state[pfn] == ACMA_PS_FILE) ? (uint32_t)pfn : NIL;
+	}
+	uint32_t lo = 0, hi = t->nr_vmas;
+
+	while (hi - lo > 1) {
+		uint32_t mid = (lo + hi) / 2;
+
+		if (t->vma_start[mid] <= addr)
+			lo = mid;
+		else
+			hi = mid;
+	}
+	if (!t->nr_vmas || addr < t->vma_start[lo] || addr >= t->vma_end[lo])
+		return NIL;
+	uint64_t g = t->vma_gbase[lo] + ((addr - t->vma_start[lo]) >> 12);
+	uint32_t p = g < m->nr_gvpn ? m->pte[g] : PTE_UNALLOC;
+
+	return pte_present(p) ? p : NIL;
+}
+
+/*
+ * nr_samples sampling intervals of kdamond's loop: prepare (a random address per region, its
+ * accessed bit cleared: damon_va_mkold / damon_pa_mkold), let the guest run one interval,
+ * check (damon_va_young / damon_pa_young: accessed if young since the clear), count. The
+ * guest's faults and reclaim between samples happen in acma_run, in time order.
+ */
+int acma_damon_sample(acma_mem *m, uint32_t ops, const acma_damon_target *targets, uint32_t ntargets,
+		      uint64_t sample_us, uint32_t nr_samples, uint64_t *rng, uint32_t *max_nr)
+{
+	int err;
+
+	if (ops > ACMA_OPS_PADDR || !sample_us)
+		return ACMA_EINVAL;
+	for (uint32_t ti = 0; ti < ntargets; ti++) {
+		if (acma_regions_check(targets[ti].regions))
+			return ACMA_EINVAL;
+		for (uint32_t v = 1; v < targets[ti].nr_vmas; v++)
+			if (targets[ti].vma_start[v] < targets[ti].vma_end[v - 1])
+				return ACMA_EINVAL;
+	}
+	for (uint32_t s = 0; s < nr_samples; s++) {
+		for (uint32_t ti = 0; ti < ntargets; ti++) {
+			acma_regions *r = targets[ti].regions;
+
+			for (uint64_t i = 0; i < r->n; i++) {
+				uint64_t addr = damon_rand(rng, r->start[i], r->end[i]);
+				uint32_t pfn = sample_pfn(m, ops, &targets[ti], addr);
+
+				r->sampling_addr[i] = addr;
+				if (pfn != NIL)
+					page_young(m, pfn, 1);
+			}
+		}
+		err = acma_run(m, m->now + sample_us);
+		if (err)
+			return err;
+		for (uint32_t ti = 0; ti < ntargets; ti++) {
+			acma_regions *r = targets[ti].regions;
+
+			for (uint64_t i = 0; i < r->n; i++) {
+				uint32_t pfn = sample_pfn(m, ops, &targets[ti], r->sampling_addr[i]);
+
+				if (pfn != NIL && page_young(m, pfn, 0))
+					r->nr_accesses[i]++;
+			}
+		}
+	}
+	*max_nr = 0;
+	for (uint32_t ti = 0; ti < ntargets; ti++)
+		for (uint64_t i = 0; i < targets[ti].regions->n; i++)
+			if (targets[ti].regions->nr_accesses[i] > *max_nr)
+				*max_nr = targets[ti].regions->nr_accesses[i];
+	return 0;
+}
