@@ -337,6 +337,7 @@ def test_json_round_trip(rec):
     assert detect_format(plain) == "json"
     assert parse_record_bytes(plain) == rec
     assert DamonRecord.from_damo(rec.to_damo()) == rec
+    assert json.loads(zlib.decompress(data)) == rec.to_damo()  # the fast writer says the same
 
 
 @TMP_SETTINGS

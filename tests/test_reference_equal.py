@@ -26,8 +26,16 @@ from acma.mm.guest import Guest, GuestConfig, NodeConfig
 
 PTE_NP = 0x80000000
 U64 = (1 << 64) - 1
-SETTINGS = settings(max_examples=40, deadline=None,
-                    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large]
+
+
+def examples(n: int) -> int:
+    """n examples under the default profile; more when a soak profile (tests/conftest.py) asks."""
+    return max(n, settings.default.max_examples) if settings.default.max_examples > 100 else n
+
+
+def runs(n: int) -> settings:
+    return settings(max_examples=examples(n), deadline=None, suppress_health_check=QUIET)
 
 
 def zero_watermarks(g: Guest) -> None:
@@ -188,8 +196,7 @@ BUDDY_OPS = st.one_of(
 )
 
 
-@settings(max_examples=60, deadline=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@runs(120)
 @given(cfg=st.sampled_from(BUDDY_CONFIGS), ops=st.lists(BUDDY_OPS, min_size=30, max_size=120))
 def test_buddy_equal(cfg, ops):
     """Allocations, frees, faults, unmaps, online and offline: C == BuddyRef after each."""
@@ -200,7 +207,7 @@ def test_buddy_equal(cfg, ops):
         m.check()
 
 
-@settings(max_examples=15, deadline=None)
+@runs(15)
 @given(movable_fill=st.booleans(), fill_order=st.integers(0, 3), freed=st.floats(0.02, 0.6),
        seed=st.integers(0, 2**32), orders=st.lists(st.integers(0, 5), min_size=5, max_size=40))
 def test_buddy_fallback_under_pressure(movable_fill, fill_order, freed, seed, orders):
@@ -273,7 +280,7 @@ def _fill(g: Guest, ref: BuddyRef, node: int, allocated: list) -> None:
             allocated.append((pfn, order))
 
 
-@settings(max_examples=12, deadline=None)
+@runs(12)
 @given(mapped=st.integers(1, 600), spare=st.integers(0, 6), movable=st.booleans(),
        seed=st.integers(0, 2**32))
 def test_offline_undo_when_migration_fails(mapped, spare, movable, seed):
@@ -346,7 +353,7 @@ XS = st.one_of(st.floats(-10.0, 1e6, allow_nan=False),
                st.sampled_from([0.0, -0.0, 1.0, math.nan, math.inf, -math.inf, 1e300, 2e300]))
 
 
-@SETTINGS
+@runs(300)
 @given(seed=SEEDS, gvpn=GVPNS, x=XS)
 def test_first_arrival_after_equal(seed, gvpn, x):
     c = _core.first_arrival_after(seed, gvpn, x)
@@ -363,7 +370,7 @@ def test_first_arrival_after_equal(seed, gvpn, x):
         assert c == ra.INF_KEY
 
 
-@SETTINGS
+@runs(100)
 @given(seed=SEEDS, gvpns=st.lists(GVPNS, min_size=1, max_size=60), data=st.data())
 def test_first_arrival_after_np_equal(seed, gvpns, data):
     xs = data.draw(st.lists(XS, min_size=len(gvpns), max_size=len(gvpns)))
@@ -375,7 +382,7 @@ def test_first_arrival_after_np_equal(seed, gvpns, data):
                           [_core.first_arrival_after(seed, g, x0) for g in gvpns])
 
 
-@SETTINGS
+@runs(300)
 @given(seed=SEEDS, gvpn=GVPNS, x=st.floats(-5.0, 1e5, allow_nan=False),
        frac=st.floats(0.0, 1.0, exclude_max=True))
 def test_first_arrival_after_monotone(seed, gvpn, x, frac):
@@ -425,7 +432,7 @@ class _YoungTracker:
         assert self.g.core.pages()["flags"].tolist() == self.model.flags
 
 
-@settings(max_examples=20, deadline=None)
+@runs(30)
 @given(seed=SEEDS, npages=st.integers(64, 1024), in_use=st.floats(0.3, 1.0),
        r1=st.floats(0.5, 60.0), r2=st.floats(0.0, 60.0), r3=st.floats(0.0, 60.0),
        t1=st.integers(1_000, 400_000), d2=st.integers(0, 300_000), d3=st.integers(1, 300_000),
@@ -490,7 +497,7 @@ def test_young_and_idle_equal(seed, npages, in_use, r1, r2, r3, t1, d2, d3, d4, 
 # =========================================================================== pageblocks
 
 
-@settings(max_examples=20, deadline=None)
+@runs(30)
 @given(seed=st.integers(0, 2**32), allocs=st.lists(st.tuples(ORDERS, st.booleans()), max_size=40),
        npages=st.integers(0, 8000), rate=st.floats(1.0, 100.0), t=st.integers(0, 500_000),
        frees=st.integers(0, 40))
@@ -529,7 +536,7 @@ def test_scan_pageblocks_equal(seed, allocs, npages, rate, t, frees):
 NP_VMA, NP_INUSE = 256, 200
 
 
-@settings(max_examples=25, deadline=None)
+@runs(60)
 @given(touched=st.sets(st.integers(0, NP_INUSE - 1), min_size=1, max_size=120),
        writes=st.sets(st.integers(0, NP_INUSE - 1), max_size=30),
        data=st.data())

@@ -404,6 +404,12 @@ _NUMBER = r"[-+]?(?:[0-9][0-9,]*(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?"
 _QUANTITY = re.compile(rf"\s*({_NUMBER})\s*([A-Za-z%]*)\s*")
 
 
+def _q(v) -> str:
+    """A value quoted for an error message, cut short."""
+    r = repr(v)
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
 class _Bad(Exception):
     """A value is wrong; the parser adds where it was."""
 
@@ -414,7 +420,7 @@ def _to_number(text: str) -> int | float:
         return int(t)
     v = float(t)
     if not math.isfinite(v):
-        raise _Bad(f"{text!r} is not a finite number")
+        raise _Bad(f"{_q(text)} is not a finite number")
     return v
 
 
@@ -424,7 +430,7 @@ def _quantities(text: str) -> list[tuple[int | float, str]]:
     while pos < len(text):
         m = _QUANTITY.match(text, pos)
         if not m or m.end() == pos:
-            raise _Bad(f"cannot read a number in {text!r}")
+            raise _Bad(f"cannot read a number in {_q(text)}")
         out.append((_to_number(m.group(1)), m.group(2)))
         pos = m.end()
     if not out:
@@ -435,7 +441,7 @@ def _quantities(text: str) -> list[tuple[int | float, str]]:
 def _integral(v: int | float, what: str) -> int:
     if isinstance(v, float):
         if not math.isfinite(v) or v != int(v):
-            raise _Bad(f"{what} {v!r} is not a whole number")
+            raise _Bad(f"{what} {_q(v)} is not a whole number")
         return int(v)
     return v
 
@@ -448,7 +454,7 @@ def _plain_number(v) -> int | float:
         return v
     if isinstance(v, float):
         if not math.isfinite(v):
-            raise _Bad(f"{v!r} is not a finite number")
+            raise _Bad(f"{_q(v)} is not a finite number")
         return v
     if isinstance(v, str):
         s = v.strip()
@@ -458,7 +464,7 @@ def _plain_number(v) -> int | float:
             return 0
         q = _quantities(s)
         if len(q) != 1 or q[0][1]:
-            raise _Bad(f"expected a plain number, got {v!r}")
+            raise _Bad(f"expected a plain number, got {_q(v)}")
         return q[0][0]
     raise _Bad(f"expected a number, got a {type(v).__name__}")
 
@@ -476,9 +482,9 @@ def _bytes(v) -> int:
             num, unit = q[0]
             scale = _SIZE_UNITS.get(unit.lower(), None) if unit else 1
             if scale is None:
-                raise _Bad(f"unknown size unit {unit!r} in {v!r}")
+                raise _Bad(f"unknown size unit {_q(unit)} in {_q(v)}")
             return min(U64_MAX, _integral(num * scale if scale != 1 else num, "size"))
-        raise _Bad(f"expected a size, got {v!r}")
+        raise _Bad(f"expected a size, got {_q(v)}")
     return _integral(_plain_number(v), "size")
 
 
@@ -490,7 +496,7 @@ def _time(v, bare_unit_ns: int) -> int:
         for num, unit in _quantities(v.strip()):
             scale = _TIME_NS.get(unit.lower()) if unit else bare_unit_ns
             if scale is None:
-                raise _Bad(f"unknown time unit {unit!r} in {v!r}")
+                raise _Bad(f"unknown time unit {_q(unit)} in {_q(v)}")
             if isinstance(num, int):
                 exact += num * scale
             else:
@@ -537,7 +543,7 @@ class _Parser:
         except _Bad as e:
             raise self.error(where, str(e)) from None
         except (ValueError, OverflowError) as e:
-            raise self.error(where, f"bad number {v!r} ({e})") from None
+            raise self.error(where, f"bad number {_q(v)} ({e})") from None
 
     def intervals(self, obj, where: str) -> Intervals | None:
         if obj is None:
@@ -708,7 +714,7 @@ class _PerfParser:
 
     def kv(self, token: str, key: str, line_no: int) -> int:
         if not token.startswith(key + "="):
-            raise self.error(line_no, f"expected '{key}=<number>', got {token!r}")
+            raise self.error(line_no, f"expected '{key}=<number>', got {_q(token)}")
         v = token[len(key) + 1:]
         if not _UINT.fullmatch(v):
             raise self.error(line_no, f"{key} must be a non-negative integer, got {v[:40]!r}")
@@ -732,13 +738,14 @@ class _PerfParser:
             m = _TIMESTAMP.fullmatch(tokens[ev_idx - 1])
             if not m:
                 raise self.error(line_no, f"expected a timestamp '<seconds>.<fraction>:' before {event!r}, "
-                                          f"got {tokens[ev_idx - 1]!r}")
+                                          f"got {_q(tokens[ev_idx - 1])}")
             frac = (m.group(2) or "")[:9]
             t_ns = int(m.group(1)) * 1_000_000_000 + (int(frac.ljust(9, "0")) if frac else 0)
             fields = tokens[ev_idx + 1:]
             if event in _EV_INTERVALS_TUNE:
                 if len(fields) != 1:
-                    raise self.error(line_no, f"damon_monitor_intervals_tune wants 'sample_us=N', got {fields}")
+                    raise self.error(line_no, "damon_monitor_intervals_tune wants 'sample_us=N', "
+                                              f"got {_q(' '.join(fields))}")
                 self.kv(fields[0], "sample_us", line_no)
                 continue
             if event in _EV_AGGREGATED:
@@ -759,11 +766,11 @@ class _PerfParser:
                 rest = fields[4:]
             rm = _RANGE.fullmatch(rest[0])
             if not rm:
-                raise self.error(line_no, f"expected a region 'START-END:', got {rest[0]!r}")
+                raise self.error(line_no, f"expected a region 'START-END:', got {_q(rest[0])}")
             a, b = int(rm.group(1)), int(rm.group(2))
             for tok in rest[1:]:
                 if not _SINT.fullmatch(tok):
-                    raise self.error(line_no, f"expected an integer, got {tok!r}")
+                    raise self.error(line_no, f"expected an integer, got {_q(tok)}")
             nr = int(rest[1])
             age = int(rest[2]) if len(rest) == 3 else 0
             fake = (a, b, nr, age) == (0, 0, -1, -1)
@@ -934,10 +941,43 @@ def read_record(path: str | os.PathLike) -> DamonRecord:
 
 def record_to_bytes(record: DamonRecord, min_regions: int = DAMO_VALIDATE_MIN_REGIONS) -> bytes:
     """The json_compressed bytes of ``record`` (see :func:`write_record`)."""
+    return zlib.compress(_record_json(record, min_regions).encode("ascii"), 6)
+
+
+def _snapshot_json(s: Snapshot, iv: Intervals | None) -> str:
+    """``json.dumps(_snapshot_to_damo(s, iv))`` (compact), written out directly for speed."""
+    nrs, ages = s.nr_accesses.tolist(), s.age.tolist()
+    if iv is not None:
+        max_nr = iv.max_nr_accesses
+        pcts = [str(int(n * 100.0 / max_nr)) for n in nrs]
+        usecs = [str(a * iv.aggr_us) for a in ages]
+    else:
+        pcts = usecs = ["null"] * len(nrs)
+    if s.sz_filter_passed is not None:
+        tails = [',"sz_filter_passed":%d}' % v for v in s.sz_filter_passed.tolist()]
+    else:
+        tails = ["}"] * len(nrs)
+    regions = ",".join(
+        '{"start":%d,"end":%d,"nr_accesses":{"samples":%d,"percent":%s},"age":{"usec":%s,"aggr_intervals":%d}%s'
+        % row for row in zip(s.start.tolist(), s.end.tolist(), nrs, pcts, usecs, ages, tails))
+    return '{"start_time":%d,"end_time":%d,"regions":[%s],"total_bytes":%d}' % (
+        s.start_ns, s.end_ns, regions, s.total_bytes)
+
+
+def _record_json(record: DamonRecord, min_regions: int) -> str:
+    """The compact JSON text of ``record.to_damo(min_regions)``."""
     if not isinstance(record, DamonRecord):
         raise ConfigError("record", type(record).__name__, "a DamonRecord")
-    text = json.dumps(record.to_damo(min_regions), separators=(",", ":"))
-    return zlib.compress(text.encode("ascii"), 6)
+    record.validate()
+    _with_min_regions(Snapshot(0, 0, [], [], [], []), min_regions)  # checks min_regions
+    shell = DamonRecord(record.intervals, [TargetRecord(t.target_id, t.pid, []) for t in record.targets])
+    parts = []
+    for head, t in zip(shell.to_damo(), record.targets):
+        del head["snapshots"]
+        text = json.dumps(head, separators=(",", ":"))
+        snaps = ",".join(_snapshot_json(_with_min_regions(s, min_regions), record.intervals) for s in t.snapshots)
+        parts.append('%s,"snapshots":[%s]}' % (text[:-1], snaps))
+    return "[%s]" % ",".join(parts)
 
 
 def write_record(path: str | os.PathLike, record: DamonRecord,
