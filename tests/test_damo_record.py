@@ -81,15 +81,19 @@ def zjson(obj) -> bytes:
     return zlib.compress(json.dumps(obj).encode())
 
 
+def _region(start, end, samples, age):
+    return {"start": start, "end": end, "nr_accesses": {"samples": samples},
+            "age": {"usec": None, "aggr_intervals": age}}
+
+
+# the minimal record of ecosystem.md §1.4
 MIN_JSON = [{"target_id": 0,
              "intervals": {"sample_us": 5000, "aggr_us": 100000, "ops_update_us": 1000000},
              "snapshots": [
                  {"start_time": 0, "end_time": 100000000, "regions": [
-                     {"start": 4096, "end": 1052672, "nr_accesses": {"samples": 20}, "age": {"usec": None, "aggr_intervals": 5}},
-                     {"start": 1052672, "end": 4198400, "nr_accesses": {"samples": 0}, "age": {"usec": None, "aggr_intervals": 10}}]},
+                     _region(4096, 1052672, 20, 5), _region(1052672, 4198400, 0, 10)]},
                  {"start_time": 100000000, "end_time": 200000000, "regions": [
-                     {"start": 4096, "end": 1052672, "nr_accesses": {"samples": 2}, "age": {"usec": None, "aggr_intervals": 0}},
-                     {"start": 1052672, "end": 4198400, "nr_accesses": {"samples": 15}, "age": {"usec": None, "aggr_intervals": 0}}]}]}]
+                     _region(4096, 1052672, 2, 0), _region(1052672, 4198400, 15, 0)]}]}]
 
 
 # --------------------------------------------------------------------------- golden data
@@ -197,6 +201,11 @@ def test_target_and_record_validation():
         TargetRecord(True, None, [])
     with pytest.raises(ConfigError):
         TargetRecord(1, -5, [])
+    with pytest.raises(ConfigError):
+        TargetRecord(-1, None, [])
+    t = TargetRecord(np.uint64(U64_MAX), np.int32(7), [])
+    assert type(t.target_id) is int and type(t.pid) is int
+    assert parse_record_bytes(record_to_bytes(DamonRecord(None, [t]))).targets == [t]
     with pytest.raises(ConfigError):
         DamonRecord(None, [TargetRecord(1), TargetRecord(1)])
     with pytest.raises(ConfigError):
@@ -357,6 +366,8 @@ def test_round_trip_through_files(tmp_path):
     write_perf_script(tmp_path / "rec.data", rec)
     perf = read_record(tmp_path / "rec.data")
     assert perf.intervals is None and [t.pid for t in perf.targets] == [None, None]
+    assert read_record(tmp_path / "rec.data", intervals=rec.intervals).intervals == rec.intervals
+    assert read_record(tmp_path / "rec.perf", intervals=Intervals(1, 2, 3)).intervals == rec.intervals
     assert [[s.regions() for s in t.snapshots] for t in perf.targets] == \
         [[s.regions() for s in t.snapshots] for t in rec.targets]
     (tmp_path / "rec.json.z").write_text(json.dumps(rec.to_damo()))
@@ -371,10 +382,11 @@ def test_reads_the_minimal_record_and_its_variants():
     assert rec.intervals == Intervals(5000, 100000, 1000000)
     assert rec.targets[0].snapshots[0].regions() == [(4096, 1052672, 20, 5), (1052672, 4198400, 0, 10)]
     text = format_wss_report(rec, range(0, 101, 50), exclude_snapshots=0)
+    bar = "|" + "*" * 59 + "|"
     assert text.splitlines()[2:] == ["# avr:\t2621440",
-                                     "  0         1048576 |**************                                             |",
-                                     " 50         4194304 |***********************************************************|",
-                                     "100         4194304 |***********************************************************|"]
+                                     "  0         1048576 |" + "*" * 14 + " " * 45 + "|",
+                                     " 50         4194304 " + bar,
+                                     "100         4194304 " + bar]
     # human strings, percent only, usec only, null target id (all accepted by damo 3.4)
     variant = json.loads(json.dumps(MIN_JSON))
     variant[0]["target_id"] = None
@@ -480,7 +492,8 @@ def test_perf_script_errors():
     assert rec.targets[0].target_id == 3
     assert (s0.start_us, s0.end_us, s1.start_us, s1.end_us) == (4_900_000, 5_000_000, 5_000_000, 5_100_000)
     # damos_before_apply lines are read like damo does: target_idx becomes the target id
-    apply = b"kdamond.0 1 [0] 2.0: damon:damos_before_apply: ctx_idx=0 scheme_idx=0 target_idx=1 nr_regions=1 0-4096: 0 9\n"
+    apply = (b"kdamond.0 1 [0] 2.0: damon:damos_before_apply: "
+             b"ctx_idx=0 scheme_idx=0 target_idx=1 nr_regions=1 0-4096: 0 9\n")
     assert parse_record_bytes(apply).targets[0].snapshots[0].regions() == [(0, 4096, 0, 9)]
     # a lone snapshot without the fake one: its duration is unknown, taken as 0
     lone = parse_record_bytes(line.format(t="3.000001", n=1, r="0-4096").encode())
@@ -538,6 +551,20 @@ def test_fuzz_damaged_files(good, data):
     _only_format_error(bytes(buf))
 
 
+_PERF_TOKENS = st.sampled_from([
+    "kdamond.0", "4452", "[000]", "1.5:", "2.25:", "9" * 40 + ":", "damon:damon_aggregated:", "damon_aggregated:",
+    "damon:damos_before_apply:", "damon:damon_monitor_intervals_tune:", "target_id=0", "target_id=1",
+    "target_id=" + "9" * 5000, "nr_regions=1", "nr_regions=2", "nr_regions=0", "ctx_idx=0", "scheme_idx=0",
+    "target_idx=0", "sample_us=5", "0-4096:", "4096-8192:", "0-0:", "8192-4096:", "0-" + "9" * 5000 + ":",
+    "0", "20", "-1", "99999999999", "9" * 5000, "x"])
+
+
+@TMP_SETTINGS
+@given(st.lists(st.lists(_PERF_TOKENS, max_size=12).map(" ".join), max_size=8))
+def test_fuzz_perf_lines(lines):
+    _only_format_error("\n".join(lines).encode())
+
+
 @TMP_SETTINGS
 @given(st.recursive(st.none() | st.booleans() | st.integers(-2, 2**65) | st.floats() | st.text(max_size=6),
                     lambda kids: st.lists(kids, max_size=4) | st.dictionaries(
@@ -565,7 +592,8 @@ def test_wss_options():
     per = wss_distribution(rec, exclude_snapshots=0, collapse_targets=False, sort_by="time")
     assert per[0].values == (8192, 4096, 12288) and per[9].values == (100,)
     assert wss_distribution(rec, exclude_snapshots=0, acc_thres=2, collapse_targets=False)[0].values == (0, 4096, 8192)
-    assert wss_distribution(rec, exclude_snapshots=0, sz_thres=5000, collapse_targets=False)[0].values == (0, 8192, 8192)
+    big_only = wss_distribution(rec, exclude_snapshots=0, sz_thres=5000, collapse_targets=False)
+    assert big_only[0].values == (0, 8192, 8192)
     # windows shorter than work_time are merged: the first snapshot's regions, plus later rates
     merged = wss_distribution(rec, exclude_snapshots=0, work_time_us=2, acc_thres=3, collapse_targets=False)
     # snapshots 0 and 1 fill one 2 us window: [0,4096) 0+5, [4096,12288) 1+0; snapshot 2 never fills one

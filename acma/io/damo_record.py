@@ -37,6 +37,9 @@ __all__ = [
     "write_perf_script",
     "record_to_bytes",
     "perf_script_text",
+    "FORMAT_JSON_COMPRESSED",
+    "FORMAT_JSON",
+    "FORMAT_PERF_SCRIPT",
 ]
 
 U32_MAX = (1 << 32) - 1
@@ -263,10 +266,14 @@ class TargetRecord:
         self.validate()
 
     def validate(self, where: str = "target") -> None:
-        if self.target_id is not None and not _is_int(self.target_id):
-            raise ConfigError(f"{where}.target_id", self.target_id, "an integer or None")
-        if self.pid is not None and (not _is_int(self.pid) or self.pid < 0):
-            raise ConfigError(f"{where}.pid", self.pid, "an integer >= 0 or None")
+        if self.target_id is not None:
+            if not _is_int(self.target_id) or self.target_id < 0:
+                raise ConfigError(f"{where}.target_id", self.target_id, "an integer >= 0 or None")
+            self.target_id = int(self.target_id)
+        if self.pid is not None:
+            if not _is_int(self.pid) or self.pid < 0:
+                raise ConfigError(f"{where}.pid", self.pid, "an integer >= 0 or None")
+            self.pid = int(self.pid)
         if not isinstance(self.snapshots, list):
             raise ConfigError(f"{where}.snapshots", type(self.snapshots).__name__, "a list of Snapshot")
         prev_end = None
@@ -720,7 +727,7 @@ class _PerfParser:
             raise self.error(line_no, f"{key} must be a non-negative integer, got {v[:40]!r}")
         return int(v)
 
-    def parse(self, text: str) -> DamonRecord:
+    def parse(self, text: str, intervals: Intervals | None = None) -> DamonRecord:
         # per target: completed snapshots as [end_ns, regions, first_line], pending snapshot
         done: dict[int, list] = {}
         pending: dict[int, list] = {}
@@ -807,7 +814,7 @@ class _PerfParser:
         targets = []
         for tid in order:
             targets.append(self.target(tid, done[tid]))
-        return DamonRecord(None, targets)
+        return DamonRecord(intervals, targets)
 
     def target(self, tid: int, snaps: list) -> TargetRecord:
         ends = [s[0] for s in snaps]
@@ -905,8 +912,14 @@ def _decode_text(data: bytes, source: str, what: str) -> str:
         raise FormatError(source, f"{what} byte {e.start}", "not UTF-8 text") from None
 
 
-def parse_record_bytes(data: bytes, source: str = "<bytes>") -> DamonRecord:
-    """A record from the bytes of a damo record file of any text-like format."""
+def parse_record_bytes(data: bytes, source: str = "<bytes>", intervals: Intervals | None = None) -> DamonRecord:
+    """A record from the bytes of a damo record file of any text-like format.
+
+    perf-script text carries no intervals: ``intervals`` (if given) is used for it, as damo's
+    ``monitoring_intervals`` is. JSON records keep their own.
+    """
+    if intervals is not None and not isinstance(intervals, Intervals):
+        raise ConfigError("intervals", intervals, "an Intervals or None")
     fmt = detect_format(data)
     if fmt == FORMAT_JSON_COMPRESSED:
         try:
@@ -916,7 +929,7 @@ def parse_record_bytes(data: bytes, source: str = "<bytes>") -> DamonRecord:
             text = _text_with_events(data)
             if text is None:
                 raise err
-            return _PerfParser(source).parse(text)
+            return _PerfParser(source).parse(text, intervals)
         obj = _load_json(_decode_text(raw, source, "decompressed JSON"), source, "decompressed JSON")
         return _Parser(source, "").record(obj)
     text = _decode_text(data, source, "text")
@@ -926,14 +939,18 @@ def parse_record_bytes(data: bytes, source: str = "<bytes>") -> DamonRecord:
         raise FormatError(source, "whole file", "empty file")
     if "\x00" in text:
         raise FormatError(source, f"byte {text.index(chr(0))}", "NUL byte in perf-script text")
-    return _PerfParser(source).parse(text)
+    return _PerfParser(source).parse(text, intervals)
 
 
-def read_record(path: str | os.PathLike) -> DamonRecord:
-    """Read a damo record (zlib JSON, plain JSON or perf-script text); FormatError says where it is bad."""
+def read_record(path: str | os.PathLike, intervals: Intervals | None = None) -> DamonRecord:
+    """Read a damo record (zlib JSON, plain JSON or perf-script text); FormatError says where it is bad.
+
+    The format is recognised from the content. ``intervals`` is only used for perf-script text,
+    which does not record them. I/O errors (missing file...) propagate as OSError.
+    """
     with open(path, "rb") as f:
         data = f.read()
-    return parse_record_bytes(data, os.fspath(path))
+    return parse_record_bytes(data, os.fspath(path), intervals)
 
 
 # --------------------------------------------------------------------------- writing
