@@ -130,3 +130,28 @@ def test_context_finds_the_hot_region_and_keeps_invariants():
     assert last.nr_accesses[in_hot].mean() > 10          # p = 1 - exp(-2) per sample
     assert last.nr_accesses[~in_hot].mean() < 1
     g.check()
+
+
+@pytest.mark.damo
+def test_context_record_is_damo_readable(tmp_path):
+    import shutil
+    import subprocess
+
+    from acma.io.damo_record import read_record, write_record
+    g = Guest(GuestConfig(size="256 MiB", block_size="4 MiB", swap=0, seed=2))
+    p = g.spawn()
+    a, _, c = p.mmap(16 * MIB), p.mmap(8 * MIB), p.mmap(32 * MIB)
+    a.set_rate(100.0)
+    c.set_rate(1.0)
+    ctx = Context(g, "vaddr", [Target(process=p)])
+    ctx.run_until(3_000_000)
+    path = tmp_path / "acma.data"
+    write_record(path, ctx.damon_record())
+    back = read_record(path)
+    assert len(back.targets[0].snapshots) == 30
+    damo = shutil.which("damo")
+    assert damo, "damo 3.4.3 is a test dependency: pip install '.[test]'"
+    out = subprocess.run([damo, "report", "wss", "--input", str(path), "--raw_number"], capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert "# <percentile> <wss>" in out.stdout
