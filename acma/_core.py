@@ -55,6 +55,10 @@ class CoreError(AcmaError, RuntimeError):
         super().__init__(f"{op}: {ffi.string(lib.acma_strerror(code)).decode()}")
 
 
+class SegfaultError(SimulationError):
+    """A touch reached a virtual page that is not in use (the program would get SIGSEGV)."""
+
+
 class GuestOOM(SimulationError):
     """The guest had no free page even after reclaim (the kernel would OOM-kill)."""
 
@@ -128,7 +132,11 @@ class CoreMem:
     def run(self, t_end: int) -> None:
         if _u64(t_end, "t_end") < self.now:
             raise ConfigError("t_end", t_end, f"a time >= now ({self.now} µs)")
-        _check("run", lib.acma_run(self._m, t_end))
+        rc = lib.acma_run(self._m, t_end)
+        if rc == lib.ACMA_ESTATE:
+            raise SegfaultError(f"run: at {self.now} µs a trace event touched a page outside the in-use part "
+                                "of its VMA (the program would get SIGSEGV); the event was consumed")
+        _check("run", rc)
 
     def set_trace(self, t_us: np.ndarray, gvpn_w: np.ndarray) -> None:
         n = len(t_us)
@@ -142,7 +150,10 @@ class CoreMem:
         return out[0]
 
     def touch(self, gvpn: int, write: bool) -> None:
-        _check("touch", lib.acma_touch(self._m, _u64(gvpn, "gvpn"), bool(write)))
+        rc = lib.acma_touch(self._m, _u64(gvpn, "gvpn"), bool(write))
+        if rc == lib.ACMA_ESTATE:
+            raise SegfaultError(f"touch: virtual page {gvpn} is not in use (the program would get SIGSEGV)")
+        _check("touch", rc)
 
     def drain_stalls(self) -> np.ndarray:
         """The PSI stall log since the last drain: structured array (t_us, dur_ns, kind)."""

@@ -12,11 +12,14 @@
 #include "internal.h"
 
 #define EXP_MINUS_1 0.36787944117144233
+/* Past 2^52 expected touches a double no longer tells cells apart: a page saturates there
+ * and is not touched again (at 1e6 touches a second that is 143 years away). */
+#define LAMBDA_MAX 4503599627370496.0
 
-/* The lambda value of the first touch of page g strictly after x; INF_KEY if x is infinite. */
+/* The lambda value of the first touch of page g strictly after x; INF_KEY once x saturates. */
 double first_arrival_after(uint64_t seed, uint64_t gvpn, double x)
 {
-	if (!(x < INF_KEY))
+	if (!(x < LAMBDA_MAX))
 		return INF_KEY;
 	if (x < 0)
 		x = 0;
@@ -94,26 +97,26 @@ double acma_vma_lambda(const acma_mem *m, uint32_t vma, uint64_t t)
 /* Was the mapped page touched since its accessed bit was last cleared? Optionally clear it. */
 int page_young(acma_mem *m, uint32_t pfn, int clear)
 {
-	uint8_t s = m->state[pfn];
+	uint8_t s = m->pg[pfn].state;
 	int young;
 
 	if (s != ACMA_PS_ANON && s != ACMA_PS_FILE)
 		return 0;
-	young = !!(m->flags[pfn] & ACMA_PG_YOUNG);
-	if (!young && m->last_clear[pfn] < m->now) {
-		uint64_t g = m->owner[pfn];
+	young = !!(m->pg[pfn].flags & ACMA_PG_YOUNG);
+	if (!young && m->pg[pfn].last_clear < m->now) {
+		uint64_t g = m->pg[pfn].owner;
 		const struct vma *v = vma_of(m, g, NULL);
 
 		if (v && !v->explicit_only) {
-			double x0 = vma_lambda(v, m->last_clear[pfn]);
+			double x0 = vma_lambda(v, m->pg[pfn].last_clear);
 			double x1 = vma_lambda(v, m->now);
 
 			young = x1 > x0 && first_arrival_after(m->cfg.seed, g, x0) <= x1;
 		}
 	}
 	if (clear) {
-		m->flags[pfn] &= (uint8_t)~ACMA_PG_YOUNG;
-		m->last_clear[pfn] = m->now;
+		m->pg[pfn].flags &= (uint8_t)~ACMA_PG_YOUNG;
+		m->pg[pfn].last_clear = m->now;
 	}
 	return young;
 }
@@ -149,7 +152,7 @@ int acma_idle_bitmap(acma_mem *m, uint64_t pfn_start, uint64_t npages, uint64_t 
 		bitmap[w] = 0;
 	for (uint64_t i = 0; i < npages; i++) {
 		uint32_t pfn = (uint32_t)(pfn_start + i);
-		uint8_t s = m->state[pfn];
+		uint8_t s = m->pg[pfn].state;
 
 		if ((s == ACMA_PS_ANON || s == ACMA_PS_FILE) && !page_young(m, pfn, 1))
 			bitmap[i >> 6] |= 1ull << (i & 63);

@@ -15,7 +15,7 @@ void set_used_state(acma_mem *m, uint32_t pfn, uint32_t npages, uint8_t from, ui
 	for (i = pfn; i < pfn + npages; i++) {
 		uint64_t pb = i >> ACMA_PAGEBLOCK_ORDER;
 
-		m->state[i] = to;
+		m->pg[i].state = to;
 		if (from == ACMA_PS_ANON || from == ACMA_PS_FILE)
 			m->pb_mov[pb]--;
 		else if (from == ACMA_PS_KERNEL)
@@ -41,8 +41,8 @@ static void add_free_block(acma_mem *m, uint32_t pfn, uint32_t order, int to_tai
 	uint32_t mt = block_mt(m, pfn);
 	struct list *l = &z->free_area[order][mt == ACMA_MT_MOVABLE];
 
-	m->flags[pfn] |= ACMA_PG_BUDDY;
-	m->order[pfn] = (uint8_t)order;
+	m->pg[pfn].flags |= ACMA_PG_BUDDY;
+	m->pg[pfn].order = (uint8_t)order;
 	if (to_tail)
 		list_add_tail(m, l, pfn);
 	else
@@ -54,11 +54,11 @@ static void add_free_block(acma_mem *m, uint32_t pfn, uint32_t order, int to_tai
 static void del_free_block(acma_mem *m, uint32_t pfn)
 {
 	struct zone *z = &m->zones[pfn_zone(m, pfn)];
-	uint32_t order = m->order[pfn];
+	uint32_t order = m->pg[pfn].order;
 	uint32_t mt = block_mt(m, pfn);
 
 	list_del(m, &z->free_area[order][mt == ACMA_MT_MOVABLE], pfn);
-	m->flags[pfn] &= (uint8_t)~(ACMA_PG_BUDDY | ACMA_PG_REPORTED);
+	m->pg[pfn].flags &= (uint8_t)~(ACMA_PG_BUDDY | ACMA_PG_REPORTED);
 	z->nr_free[order]--;
 }
 
@@ -95,7 +95,7 @@ static void take_pages(acma_mem *m, uint32_t pfn, uint32_t order)
 	z->free -= n;
 	for (uint32_t i = pfn; i < pfn + n; i++) {
 		m->pb_free[i >> ACMA_PAGEBLOCK_ORDER]--;
-		m->flags[i] = 0;
+		m->pg[i].flags = 0;
 	}
 	set_used_state(m, pfn, n, ACMA_PS_FREE, ACMA_PS_DRIVER);
 	m->counters[ACMA_C_PGALLOC] += n;
@@ -126,8 +126,8 @@ static void claim_pageblock(acma_mem *m, uint32_t pb, uint32_t mt)
 	uint8_t old = m->pb_mt[pb];
 
 	while (pfn < start + PB_PAGES) {
-		if (m->flags[pfn] & ACMA_PG_BUDDY) {
-			uint32_t o = m->order[pfn];
+		if (m->pg[pfn].flags & ACMA_PG_BUDDY) {
+			uint32_t o = m->pg[pfn].order;
 
 			m->pb_mt[pb] = old;            /* off the list it is on... */
 			del_free_block(m, pfn);
@@ -212,7 +212,7 @@ int buddy_alloc(acma_mem *m, uint32_t zone, uint32_t order, uint32_t mt, uint32_
 
 static int is_free_head(const acma_mem *m, uint32_t pfn, uint32_t order, uint32_t zone)
 {
-	return pfn < m->cfg.nr_pages && (m->flags[pfn] & ACMA_PG_BUDDY) && m->order[pfn] == order &&
+	return pfn < m->cfg.nr_pages && (m->pg[pfn].flags & ACMA_PG_BUDDY) && m->pg[pfn].order == order &&
 	       m->block_online[pfn_block(m, pfn)] && pfn_zone(m, pfn) == zone &&
 	       m->pb_mt[pfn >> ACMA_PAGEBLOCK_ORDER] != ACMA_MT_ISOLATE;
 }
@@ -232,8 +232,8 @@ void buddy_free(acma_mem *m, uint32_t pfn, uint32_t order, int to_tail)
 	set_used_state(m, pfn, n, ACMA_PS_DRIVER, ACMA_PS_FREE);
 	for (uint32_t i = pfn; i < pfn + n; i++) {
 		m->pb_free[i >> ACMA_PAGEBLOCK_ORDER]++;
-		m->flags[i] = 0;
-		m->owner[i] = NIL;
+		m->pg[i].flags = 0;
+		m->pg[i].owner = NIL;
 	}
 	m->counters[ACMA_C_PGFREE] += n;
 	if (block_mt(m, pfn) == ACMA_MT_ISOLATE)

@@ -24,7 +24,7 @@ static int check_counts(const acma_mem *m)
 		uint32_t f = 0, mv = 0, um = 0;
 
 		for (uint64_t i = pb << ACMA_PAGEBLOCK_ORDER; i < (pb + 1) << ACMA_PAGEBLOCK_ORDER; i++) {
-			uint8_t s = m->state[i];
+			uint8_t s = m->pg[i].state;
 
 			if (s >= ACMA_PS_NSTATES)
 				return CHK_STATE_COUNT;
@@ -54,13 +54,13 @@ static int check_free_lists(const acma_mem *m, uint8_t *seen)
 				const struct list *l = &m->zones[zi].free_area[o][t];
 				uint64_t k = 0;
 
-				for (uint32_t i = l->head; i != NIL; i = m->next[i], k++) {
+				for (uint32_t i = l->head; i != NIL; i = m->pg[i].next, k++) {
 					if (k > m->cfg.nr_pages || (i & ((1u << o) - 1)) || pfn_zone(m, i) != zi ||
-					    !(m->flags[i] & ACMA_PG_BUDDY) || m->order[i] != o ||
+					    !(m->pg[i].flags & ACMA_PG_BUDDY) || m->pg[i].order != o ||
 					    (m->pb_mt[i >> ACMA_PAGEBLOCK_ORDER] == ACMA_MT_MOVABLE) != t)
 						return CHK_FREE_LIST;
 					for (uint32_t p = i; p < i + (1u << o); p++) {
-						if (seen[p] || m->state[p] != ACMA_PS_FREE)
+						if (seen[p] || m->pg[p].state != ACMA_PS_FREE)
 							return CHK_FREE_OVERLAP;
 						seen[p] = 1;
 					}
@@ -78,7 +78,7 @@ static int check_free_lists(const acma_mem *m, uint8_t *seen)
 	}
 	/* every free page outside an isolated pageblock is on a list */
 	for (uint64_t i = 0; i < m->cfg.nr_pages; i++)
-		if (m->state[i] == ACMA_PS_FREE && !seen[i] &&
+		if (m->pg[i].state == ACMA_PS_FREE && !seen[i] &&
 		    m->pb_mt[i >> ACMA_PAGEBLOCK_ORDER] != ACMA_MT_ISOLATE)
 			return CHK_FREE_COVER;
 	return CHK_OK;
@@ -92,11 +92,11 @@ static int check_lru_rmap(const acma_mem *m, uint8_t *seen)
 			const struct list *l = &m->nodes[nid].lru[li];
 			uint64_t k = 0;
 
-			for (uint32_t i = l->head; i != NIL; i = m->next[i], k++) {
+			for (uint32_t i = l->head; i != NIL; i = m->pg[i].next, k++) {
 				uint8_t want = li >= LRU_INACTIVE_FILE ? ACMA_PS_FILE : ACMA_PS_ANON;
 
-				if (k > m->cfg.nr_pages || seen[i] || m->state[i] != want ||
-				    !!(m->flags[i] & ACMA_PG_ACTIVE) != (li & 1) || pfn_node(m, i) != nid)
+				if (k > m->cfg.nr_pages || seen[i] || m->pg[i].state != want ||
+				    !!(m->pg[i].flags & ACMA_PG_ACTIVE) != (li & 1) || pfn_node(m, i) != nid)
 					return CHK_LRU;
 				seen[i] = 1;
 			}
@@ -104,11 +104,11 @@ static int check_lru_rmap(const acma_mem *m, uint8_t *seen)
 				return CHK_LRU;
 		}
 	for (uint64_t i = 0; i < m->cfg.nr_pages; i++) {
-		uint8_t s = m->state[i];
+		uint8_t s = m->pg[i].state;
 
 		if ((s == ACMA_PS_ANON || s == ACMA_PS_FILE) != seen[i])
 			return CHK_LRU_COVER;
-		if (seen[i] && (m->owner[i] >= m->nr_gvpn || m->pte[m->owner[i]] != i))
+		if (seen[i] && (m->pg[i].owner >= m->nr_gvpn || m->pte[m->pg[i].owner] != i))
 			return CHK_RMAP;
 	}
 	return CHK_OK;
@@ -141,7 +141,7 @@ static int check_vmas(const acma_mem *m)
 			if (off >= v->nalloc)
 				bad = p != PTE_UNALLOC;
 			else if (pte_present(p))
-				bad = p >= m->cfg.nr_pages || m->owner[p] != v->gbase + off;
+				bad = p >= m->cfg.nr_pages || m->pg[p].owner != v->gbase + off;
 			else
 				bad = p == PTE_UNALLOC || pte_kind(p) > NP_FILE ||
 				      (!v->explicit_only && !queued[off]);

@@ -368,7 +368,7 @@ static uint32_t sample_pfn(const acma_mem *m, uint32_t ops, const acma_damon_tar
 		if (pfn >= m->cfg.nr_pages)
 			return NIL;
 		/* paddr samples only folios on an LRU (damon_get_folio) */
-		return (m->state[pfn] == ACMA_PS_ANON || m->state[pfn] == ACMA_PS_FILE) ? (uint32_t)pfn : NIL;
+		return (m->pg[pfn].state == ACMA_PS_ANON || m->pg[pfn].state == ACMA_PS_FILE) ? (uint32_t)pfn : NIL;
 	}
 	uint32_t lo = 0, hi = t->nr_vmas;
 

@@ -26,6 +26,15 @@ enum { NP_FRESH = 0, NP_SWAPPED = 1, NP_FILE = 2 };
 #define SHADOW_WS (1u << 28)
 #define SHADOW_AGE_MASK (SHADOW_WS - 1)
 
+/* Everything acma keeps per 4 KiB page, in one cache-friendly record (the kernel spends 64
+ * bytes on struct page): the accessed bit's last clear, the reverse map, list links shared by
+ * the free lists and the LRU, state, flags and buddy order. */
+struct page {
+	uint64_t last_clear;
+	uint32_t owner, prev, next;
+	uint8_t state, flags, order, pad;
+};
+
 struct list {                   /* an intrusive doubly linked list over page indices */
 	uint32_t head, tail;
 	uint64_t n;
@@ -71,10 +80,7 @@ struct acma_mem {
 	uint64_t now;
 	uint32_t block_shift, nr_blocks, nr_zones;
 	uint8_t *block_node, *block_zone, *block_online;
-	/* per page: 23 bytes */
-	uint8_t *state, *flags, *order;
-	uint32_t *prev, *next, *owner;
-	uint64_t *last_clear;
+	struct page *pg;           /* one 24-byte record per page */
 	/* per pageblock */
 	uint8_t *pb_mt;
 	uint16_t *pb_free, *pb_mov, *pb_unmov;
@@ -155,6 +161,9 @@ double first_arrival_after(uint64_t seed, uint64_t gvpn, double x);
 void vma_update_next(acma_mem *m, struct vma *v);
 int heap_entry_live(const acma_mem *m, const struct vma *v, const struct heap_ent *e);
 int evict_page(acma_mem *m, uint32_t pfn, int to_swap);
+
+/* memory (mem.c) */
+void *alloc_huge(size_t bytes);
 
 /* costs (mem.c) */
 void charge_stall(acma_mem *m, uint32_t kind, double us);

@@ -11,10 +11,10 @@ void list_init(struct list *l)
 
 void list_add_head(acma_mem *m, struct list *l, uint32_t i)
 {
-	m->prev[i] = NIL;
-	m->next[i] = l->head;
+	m->pg[i].prev = NIL;
+	m->pg[i].next = l->head;
 	if (l->head != NIL)
-		m->prev[l->head] = i;
+		m->pg[l->head].prev = i;
 	else
 		l->tail = i;
 	l->head = i;
@@ -23,10 +23,10 @@ void list_add_head(acma_mem *m, struct list *l, uint32_t i)
 
 void list_add_tail(acma_mem *m, struct list *l, uint32_t i)
 {
-	m->next[i] = NIL;
-	m->prev[i] = l->tail;
+	m->pg[i].next = NIL;
+	m->pg[i].prev = l->tail;
 	if (l->tail != NIL)
-		m->next[l->tail] = i;
+		m->pg[l->tail].next = i;
 	else
 		l->head = i;
 	l->tail = i;
@@ -35,16 +35,16 @@ void list_add_tail(acma_mem *m, struct list *l, uint32_t i)
 
 void list_del(acma_mem *m, struct list *l, uint32_t i)
 {
-	uint32_t p = m->prev[i], n = m->next[i];
+	uint32_t p = m->pg[i].prev, n = m->pg[i].next;
 
 	if (p != NIL)
-		m->next[p] = n;
+		m->pg[p].next = n;
 	else
 		l->head = n;
 	if (n != NIL)
-		m->prev[n] = p;
+		m->pg[n].prev = p;
 	else
 		l->tail = p;
-	m->prev[i] = m->next[i] = NIL;
+	m->pg[i].prev = m->pg[i].next = NIL;
 	l->n--;
 }

@@ -15,8 +15,8 @@
 
 static uint32_t lru_index(const acma_mem *m, uint32_t pfn)
 {
-	return (m->state[pfn] == ACMA_PS_FILE ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON) +
-	       !!(m->flags[pfn] & ACMA_PG_ACTIVE);
+	return (m->pg[pfn].state == ACMA_PS_FILE ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON) +
+	       !!(m->pg[pfn].flags & ACMA_PG_ACTIVE);
 }
 
 void lru_add(acma_mem *m, uint32_t pfn)
@@ -52,7 +52,7 @@ static void shrink_active(acma_mem *m, uint32_t nid, int file, uint64_t nr)
 
 		list_del(m, act, pfn);
 		page_young(m, pfn, 1);
-		m->flags[pfn] = (uint8_t)((m->flags[pfn] & ~ACMA_PG_ACTIVE) | ACMA_PG_WORKINGSET);
+		m->pg[pfn].flags = (uint8_t)((m->pg[pfn].flags & ~ACMA_PG_ACTIVE) | ACMA_PG_WORKINGSET);
 		list_add_head(m, inact, pfn);
 		m->counters[ACMA_C_PGDEACTIVATE]++;
 		m->pending_ns += m->cfg.costs.reclaim_scan_us * 1e3;
@@ -62,7 +62,7 @@ static void shrink_active(acma_mem *m, uint32_t nid, int file, uint64_t nr)
 static void activate(acma_mem *m, struct node *n, struct list *from, uint32_t pfn, int file)
 {
 	list_del(m, from, pfn);
-	m->flags[pfn] |= ACMA_PG_ACTIVE;
+	m->pg[pfn].flags |= ACMA_PG_ACTIVE;
 	list_add_head(m, &n->lru[file ? LRU_ACTIVE_FILE : LRU_ACTIVE_ANON], pfn);
 	m->counters[ACMA_C_PGACTIVATE]++;
 	n->nonresident_age++;
@@ -79,16 +79,16 @@ static uint64_t shrink_inactive(acma_mem *m, uint32_t nid, int file, uint64_t nr
 	while (nr-- && inact->tail != NIL && done < want) {
 		uint32_t pfn = inact->tail;
 		int young = page_young(m, pfn, 1);
-		int ref = m->flags[pfn] & ACMA_PG_REFERENCED;
+		int ref = m->pg[pfn].flags & ACMA_PG_REFERENCED;
 
 		m->counters[kswapd ? ACMA_C_PGSCAN_KSWAPD : ACMA_C_PGSCAN_DIRECT]++;
 		m->pending_ns += m->cfg.costs.reclaim_scan_us * 1e3;
-		m->flags[pfn] &= (uint8_t)~ACMA_PG_REFERENCED;
+		m->pg[pfn].flags &= (uint8_t)~ACMA_PG_REFERENCED;
 		if (young) {
 			if (ref) {
 				activate(m, n, inact, pfn, file);
 			} else {
-				m->flags[pfn] |= ACMA_PG_REFERENCED;
+				m->pg[pfn].flags |= ACMA_PG_REFERENCED;
 				list_del(m, inact, pfn);
 				list_add_head(m, inact, pfn);
 				m->counters[ACMA_C_PGROTATED]++;
@@ -99,7 +99,7 @@ static uint64_t shrink_inactive(acma_mem *m, uint32_t nid, int file, uint64_t nr
 			activate(m, n, inact, pfn, file);   /* add_to_swap failed */
 			continue;
 		}
-		int dirty = file && (m->flags[pfn] & ACMA_PG_DIRTY);
+		int dirty = file && (m->pg[pfn].flags & ACMA_PG_DIRTY);
 
 		if (evict_page(m, pfn, !file)) {
 			list_del(m, inact, pfn);

@@ -45,13 +45,7 @@ static void walk_fixed(acma_mem *m, struct stream *s)
 	xfer(s, m->block_node, m->nr_blocks);
 	xfer(s, m->block_zone, m->nr_blocks);
 	xfer(s, m->block_online, m->nr_blocks);
-	xfer(s, m->state, n);
-	xfer(s, m->flags, n);
-	xfer(s, m->order, n);
-	xfer(s, m->prev, n * 4);
-	xfer(s, m->next, n * 4);
-	xfer(s, m->owner, n * 4);
-	xfer(s, m->last_clear, n * 8);
+	xfer(s, m->pg, n * sizeof(struct page));
 	xfer(s, m->pb_mt, m->nr_pb);
 	xfer(s, m->pb_free, m->nr_pb * 2);
 	xfer(s, m->pb_mov, m->nr_pb * 2);
@@ -195,8 +189,8 @@ static int load_body(acma_mem *m, struct stream *r)
 		return ACMA_EINVAL;
 	/* every index that C follows must be in range before the full check walks them */
 	for (uint64_t i = 0; i < n; i++)
-		if ((m->prev[i] != NIL && m->prev[i] >= n) || (m->next[i] != NIL && m->next[i] >= n) ||
-		    m->order[i] > ACMA_MAX_ORDER)
+		if ((m->pg[i].prev != NIL && m->pg[i].prev >= n) || (m->pg[i].next != NIL && m->pg[i].next >= n) ||
+		    m->pg[i].order > ACMA_MAX_ORDER)
 			return ACMA_EINVAL;
 	for (uint64_t pb = 0; pb < m->nr_pb; pb++)
 		if (m->pb_mt[pb] > ACMA_MT_ISOLATE)
@@ -223,7 +217,7 @@ static int load_body(acma_mem *m, struct stream *r)
 		if (pte_present(m->pte[g]) && m->pte[g] >= n)
 			return ACMA_EINVAL;
 	for (uint64_t i = 0; i < n; i++)
-		if ((m->state[i] == ACMA_PS_ANON || m->state[i] == ACMA_PS_FILE) && m->owner[i] >= m->nr_gvpn)
+		if ((m->pg[i].state == ACMA_PS_ANON || m->pg[i].state == ACMA_PS_FILE) && m->pg[i].owner >= m->nr_gvpn)
 			return ACMA_EINVAL;
 	return 0;
 }
@@ -244,8 +238,8 @@ int acma_mem_load(const uint8_t *buf, uint64_t len, acma_mem **out)
 		return ACMA_EINVAL;
 	if (!cfg.block_pages || (cfg.block_pages & (cfg.block_pages - 1)) || cfg.block_pages < (1u << ACMA_MAX_ORDER) ||
 	    !cfg.nr_pages || cfg.nr_pages % cfg.block_pages || cfg.nr_pages > (1ull << 28) || !cfg.nr_nodes ||
-	    cfg.nr_nodes > ACMA_MAX_NODES || cfg.nr_pages > len / 23 || cfg.swappiness > 200)
-		return ACMA_EINVAL;   /* (23 bytes a page at least; acma_mem_new checks the costs) */
+	    cfg.nr_nodes > ACMA_MAX_NODES || cfg.nr_pages > len / sizeof(struct page) || cfg.swappiness > 200)
+		return ACMA_EINVAL;   /* (a page record a page at least; acma_mem_new checks the costs) */
 	/* build an empty context of the right shape (all blocks offline), then overwrite it */
 	uint32_t nb = (uint32_t)(cfg.nr_pages / cfg.block_pages);
 

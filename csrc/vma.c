@@ -207,10 +207,13 @@ int acma_vma_add(acma_mem *m, uint32_t kind, uint32_t npages, uint32_t nalloc, u
 
 		while (cap < m->nr_gvpn + npages)
 			cap *= 2;
-		uint32_t *np = realloc(m->pte, cap * sizeof(*np));
+		uint32_t *np = alloc_huge(cap * sizeof(*np));
 
 		if (!np)
 			return ACMA_ENOMEM;
+		if (m->pte)
+			memcpy(np, m->pte, m->nr_gvpn * sizeof(*np));
+		free(m->pte);
 		m->pte = np;
 		m->cap_gvpn = cap;
 	}
@@ -298,7 +301,7 @@ int acma_vma_set_rate(acma_mem *m, uint32_t vma, double rate_hz, double write_fr
 static void unmap_page(acma_mem *m, struct vma *v, uint32_t pfn)
 {
 	lru_del(m, pfn);
-	set_used_state(m, pfn, 1, m->state[pfn], ACMA_PS_DRIVER);
+	set_used_state(m, pfn, 1, m->pg[pfn].state, ACMA_PS_DRIVER);
 	buddy_free(m, pfn, 0, 0);
 	v->nr_present--;
 }
@@ -365,11 +368,11 @@ int acma_vma_ptes(const acma_mem *m, uint32_t vma, uint32_t *out)
  * Fails (page untouched) only if the host cannot grow the heap. */
 int evict_page(acma_mem *m, uint32_t pfn, int to_swap)
 {
-	uint64_t g = m->owner[pfn];
+	uint64_t g = m->pg[pfn].owner;
 	struct vma *v = vma_of(m, g, NULL);
 	struct node *n = &m->nodes[pfn_node(m, pfn)];
 	uint32_t shadow = (n->nonresident_age & SHADOW_AGE_MASK) |
-			  ((m->flags[pfn] & ACMA_PG_WORKINGSET) ? SHADOW_WS : 0);
+			  ((m->pg[pfn].flags & ACMA_PG_WORKINGSET) ? SHADOW_WS : 0);
 	uint32_t off = (uint32_t)(g - v->gbase);
 
 	if (!v->explicit_only && heap_reserve(v, v->nheap + 1))
@@ -403,12 +406,12 @@ static void refault(acma_mem *m, uint32_t pfn, uint32_t shadow, int anon)
 	m->counters[ACMA_C_WORKINGSET_REFAULT]++;
 	m->counters[ACMA_C_PGMAJFAULT]++;
 	if (dist <= ws) {
-		m->flags[pfn] |= ACMA_PG_ACTIVE;
+		m->pg[pfn].flags |= ACMA_PG_ACTIVE;
 		n->nonresident_age++;
 		m->counters[ACMA_C_WORKINGSET_ACTIVATE]++;
 	}
 	if (shadow & SHADOW_WS) {
-		m->flags[pfn] |= ACMA_PG_WORKINGSET;
+		m->pg[pfn].flags |= ACMA_PG_WORKINGSET;
 		m->counters[ACMA_C_WORKINGSET_RESTORE]++;
 		charge_stall(m, ACMA_STALL_REFAULT, io_us);   /* a thrashing refault is a memstall */
 	}
@@ -428,10 +431,10 @@ static int fault(acma_mem *m, struct vma *v, uint64_t g, int write)
 	if (err)
 		return err;
 	set_used_state(m, pfn, 1, ACMA_PS_DRIVER, v->kind == ACMA_VMA_FILE ? ACMA_PS_FILE : ACMA_PS_ANON);
-	m->owner[pfn] = (uint32_t)g;
+	m->pg[pfn].owner = (uint32_t)g;
 	m->pte[g] = pfn;
-	m->flags[pfn] = ACMA_PG_YOUNG | (write ? ACMA_PG_DIRTY : 0);
-	m->last_clear[pfn] = m->now;
+	m->pg[pfn].flags = ACMA_PG_YOUNG | (write ? ACMA_PG_DIRTY : 0);
+	m->pg[pfn].last_clear = m->now;
 	v->nr_present++;
 	m->counters[ACMA_C_PGFAULT]++;
 	if (kind == NP_SWAPPED) {
@@ -459,7 +462,7 @@ static int touch(acma_mem *m, uint64_t g, int write)
 	uint32_t p = m->pte[g];
 
 	if (pte_present(p)) {
-		m->flags[p] |= ACMA_PG_YOUNG | (write ? ACMA_PG_DIRTY : 0);
+		m->pg[p].flags |= ACMA_PG_YOUNG | (write ? ACMA_PG_DIRTY : 0);
 		return 0;
 	}
 	if (p == PTE_UNALLOC)
@@ -518,7 +521,7 @@ int acma_run(acma_mem *m, uint64_t t_end)
 		 * not m->fields, because the byte-wide flag stores may alias anything. */
 		if (m->tr_pos < m->tr_n && t_end > 0) {
 			const uint64_t *tt = m->tr_t, *tg = m->tr_gw;
-			uint8_t *flags = m->flags;
+			struct page *pg = m->pg;
 			const uint32_t *pte = m->pte;
 			uint64_t pos = m->tr_pos, n = m->tr_n, now = m->now, start = pos;
 			uint64_t lim = tv < t_end - 1 ? tv : t_end - 1;
@@ -529,7 +532,7 @@ int acma_run(acma_mem *m, uint64_t t_end)
 
 				if (!pte_present(p))
 					break;
-				flags[p] |= (uint8_t)(ACMA_PG_YOUNG | ((gw & 1) ? ACMA_PG_DIRTY : 0));
+				pg[p].flags |= (uint8_t)(ACMA_PG_YOUNG | ((gw & 1) ? ACMA_PG_DIRTY : 0));
 				pos++;
 			}
 			if (pos > start && tt[pos - 1] > now)

@@ -105,3 +105,10 @@ def test_seed_fixes_everything():
         return g.vmstat(), a.ptes().tobytes() + b.ptes().tobytes(), g.psi.format_proc()
     assert run(11) == run(11)
     assert run(11) != run(12)
+
+
+def test_lambda_saturates_instead_of_hanging():
+    """Found by the reference tests: x >= 2**64 used to loop forever in C."""
+    assert first_arrival_after(1, 2, 2e19) == 1e300
+    assert first_arrival_after(1, 2, float(2**52)) == 1e300
+    assert first_arrival_after(1, 2, float(2**52) - 1) < 1e300

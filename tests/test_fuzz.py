@@ -33,7 +33,7 @@ import zlib
 
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, assume, given, note, settings
+from hypothesis import HealthCheck, assume, event, given, note, settings
 from hypothesis import strategies as st
 
 from acma import _core
@@ -97,8 +97,19 @@ KNOWN_BUGS = {
     "too), masim's ACCESS_NS rule (MasimTiming) and trace._check_tick_ns (write_trace, TraceWriter)",
     "prevalidation_alloc": "acma/_core.py idle_bitmap/pages/vma_ptes/truth_accessed allocate their "
     "output from unchecked sizes before C refuses them: idle_bitmap(0, 2**36) allocates 8 GiB",
+    "prevalidation_arith": "acma/_core.py CoreMem.free_list computes nr_pages >> order before checking "
+    "order: a numpy integer order raises OverflowError (np.int8(-1): 'Python integer 1024 out of "
+    "bounds for int8'); pages(start) computes nr_pages - start the same way",
+    "regions_coerce": "acma/damon/regions.py Regions.from_ranges and set_ranges store the ranges "
+    "with numpy's uint64 conversion: a negative or >= 2**64 bound raises OverflowError",
+    "intervals_goal_unchecked": "acma/damon/context.py Attrs.validate never checks the IntervalsGoal "
+    "fields' types or signs (only min <= sample <= max when aggrs is truthy): IntervalsGoal(aggrs=None) "
+    "passes, then Context() raises TypeError; aggrs=-1 or access_bp='x' are accepted",
     "young_pfns_coerce": "acma/mm/guest.py Guest.young_pfns: np.ascontiguousarray(pfns, uint32) raises "
     "OverflowError for Python ints outside uint32 and silently wraps numpy ints (2**32 + 5 -> pfn 5)",
+    "snapshot_next_us": "csrc/snapshot.c acma_mem_load takes each VMA's next_us from the blob and "
+    "acma_check does not compare it with the fault heap: next_us = 0 over an empty heap passes the "
+    "load, then acma_run pops the empty heap (nheap wraps to 2**32 - 1): SIGSEGV in heap_pop",
     "nodes_not_sequence": "acma/mm/guest.py GuestConfig.resolve: nodes that is not a sequence (an int) "
     "raises TypeError from len() instead of ConfigError",
 }
@@ -153,11 +164,31 @@ NUMPY_SCALARS = (np.int8(-1), np.uint8(255), np.int32(-(2**31)), np.uint32(U32_M
                  np.uint64(U64_MAX), np.float64("nan"), np.float32(1.5), np.float64("inf"),
                  np.bool_(True), np.uint64(3), np.int64(2**40))
 
+def opaque(strategy):
+    """One branch of an enclosing one_of, however many it has inside (one_of flattens nested
+    one_ofs and drops repeated branches, which would skew every weighting below)."""
+    return strategy.map(lambda x: x)
+
+
+def weighted(*choices):
+    """Pick a strategy by weight: ``weighted((3, plausible), (1, wild))``. Shrinks to the first."""
+    total = sum(w for w, _ in choices)
+
+    @st.composite
+    def pick(draw):
+        k = draw(st.integers(0, total - 1))
+        for w, strategy in choices:
+            if k < w:
+                return draw(strategy)
+            k -= w
+    return pick()
+
+
 wild_ints = st.one_of(st.sampled_from(EDGE_INTS), st.integers(-5, 5000), st.integers())
 wild_floats = st.one_of(st.floats(), st.sampled_from([0.0, -0.0, 0.5, 1.0, 1.5, -1.0, 1e9, 1e9 + 1, 1e300,
                                                       5e-324, math.nan, math.inf, -math.inf]))
-wild = st.one_of(wild_ints, wild_floats, st.sampled_from(ODD_OBJECTS), st.sampled_from(NUMPY_SCALARS),
-                 st.text(max_size=6))
+wild = opaque(st.one_of(wild_ints, wild_floats, st.sampled_from(ODD_OBJECTS), st.sampled_from(NUMPY_SCALARS),
+                        st.text(max_size=6)))
 
 
 def _int_like(x) -> bool:
@@ -179,7 +210,7 @@ def _as_float(x):
 
 def mostly(plausible, weight: int = 2):
     """Plausible values ``weight`` times as often as wild ones."""
-    return st.one_of(*([plausible] * weight), wild)
+    return weighted((weight, plausible), (1, wild))
 
 
 def wild_arrays(dtype, elements, max_len: int = 12):
@@ -191,7 +222,7 @@ def wild_arrays(dtype, elements, max_len: int = 12):
         return np.array([int(x) % 2**64 for x in xs], dtype=np.uint64).astype(dt)
 
     good = base.map(build)
-    bad = st.one_of(
+    bad = opaque(st.one_of(
         base.map(lambda xs: build(xs, np.int64)),
         base.map(lambda xs: build(xs, np.float64)),
         base.map(lambda xs: build(xs, np.uint8)),
@@ -206,8 +237,8 @@ def wild_arrays(dtype, elements, max_len: int = 12):
         st.just(np.zeros((), dtype=dtype)),                         # 0-d
         st.just(np.zeros(0, dtype=dtype)),
         wild,
-    )
-    return st.one_of(good, good, bad)
+    ))
+    return weighted((3, good), (2, bad))
 
 
 def _readonly(a: np.ndarray) -> np.ndarray:
@@ -534,7 +565,7 @@ test_trace_writer, test_trace_writer_long = twin(
 # --------------------------------------------------------------------------- Workload.from_dict
 
 # What JSON (or a YAML/TOML loader) can produce: no numpy scalars or arbitrary objects.
-json_like = st.one_of(json_values, st.sampled_from(EDGE_INTS), wild_floats, st.text(max_size=6))
+json_like = opaque(st.one_of(json_values, st.sampled_from(EDGE_INTS), wild_floats, st.text(max_size=6)))
 
 
 @st.composite
@@ -594,7 +625,7 @@ def _from_dict(d):
 
 
 test_workload_from_dict, test_workload_from_dict_long = twin(
-    _from_dict, 400, 40_000, d=st.one_of(workload_dicts(), workload_dicts(), json_like))
+    _from_dict, 400, 40_000, d=weighted((3, workload_dicts()), (1, json_like)))
 
 
 # --------------------------------------------------------------------------- GuestConfig and Guest
@@ -710,6 +741,7 @@ SIGNATURES = {
     "scan_pageblocks": (),
     "scan_pageblocks_into": ("words", "words"),
     "host_bytes": (),
+    "save": (),
     "check": (),
 }
 
@@ -729,8 +761,8 @@ def small_guest(seed: int = 1, swap_mib: int = 16) -> Guest:
 class CoreFuzzer:
     """Calls CoreMem methods of one small guest with drawn arguments; checks the guest after each."""
 
-    def __init__(self, data, g: Guest):
-        self.data, self.g, self.core = data, g, g.core
+    def __init__(self, data, core: _core.CoreMem, block_pages: int):
+        self.data, self.core, self.block_pages = data, core, block_pages
         self.nr_vmas = 0
         self.nr_gvpn = 0
         self.pfns: list[int] = []   # pfns seen (allocations, migrations): plausible arguments
@@ -757,7 +789,7 @@ class CoreFuzzer:
             "mt": st.integers(0, 3),
             "state": st.integers(0, 6),
             "pfn": st.integers(0, nr_pages + 1) | (st.sampled_from(self.pfns) if self.pfns else st.just(0)),
-            "block": st.integers(0, nr_pages // self.g.block_pages),
+            "block": st.integers(0, nr_pages // self.block_pages),
             "zonetype": st.integers(0, 2),
             "zone": st.integers(0, 2 * nodes),
             "count": st.sampled_from([0, 1, 32, 100, 1000, nr_pages, nr_pages + 1]) | st.integers(0, 2 * nr_pages),
@@ -769,17 +801,17 @@ class CoreFuzzer:
         if kind == "time":
             now = core.now
             near = st.sampled_from([0, 1, 10, 1000, 10**5, 10**6, 10**7]).map(lambda dt: min(now + dt, U64_MAX))
-            return d.draw(st.one_of(near, near, st.just(now - 1), st.just(U64_MAX), wild), label=kind)
+            return d.draw(weighted((5, near), (1, st.just(now - 1)), (1, st.just(U64_MAX)), (1, wild)), label=kind)
         if kind == "rate":
             floats = st.sampled_from([0.0, 0.1, 1.0, 100.0, 1e4, 1e6, 1e9, 1e9 + 1, -1.0, math.nan, math.inf])
             w = wild.filter(lambda x: not _float_overflows(x)) if bug("float_overflow") else wild
-            return d.draw(st.one_of(floats, floats, st.floats(0, 1e9), w), label=kind)
+            return d.draw(weighted((4, floats), (2, st.floats(0, 1e9)), (1, w)), label=kind)
         if kind == "frac":
             w = wild.filter(lambda x: not _float_overflows(x)) if bug("float_overflow") else wild
-            return d.draw(st.one_of(st.floats(0, 1), st.sampled_from([-0.0, -1e-9, 1.0000001, math.nan]), w),
-                          label=kind)
+            return d.draw(weighted((4, st.floats(0, 1)), (1, st.sampled_from([-0.0, -1e-9, 1.0000001, math.nan])),
+                                   (1, w)), label=kind)
         if kind == "any":
-            return d.draw(st.one_of(st.booleans(), st.integers(0, 2), wild), label=kind)
+            return d.draw(weighted((2, st.booleans()), (1, st.integers(0, 2)), (1, wild)), label=kind)
         if kind == "pfn_array":
             return d.draw(wild_arrays(np.uint32, ints["pfn"] | st.sampled_from([U32_MAX, 2**31])), label=kind)
         if kind == "gvpn_array":
@@ -872,6 +904,9 @@ class CoreFuzzer:
                 n = core.nr_pages - int(start)
             if _int_like(n) and int(n) * 7 > MAX_FUZZ_ALLOC_BYTES:
                 return "prevalidation_alloc"
+        if name in ("free_list", "pages") and bug("prevalidation_arith") and \
+                any(isinstance(a, np.integer) for a in args):
+            return "prevalidation_arith"
         if name == "scan_pageblocks_into":
             words = ((core.nr_pages >> _core.PAGEBLOCK_ORDER) + 63) // 64
             for a in args:
@@ -937,11 +972,11 @@ def _core_sequence(data, seed, steps):
     p.mmap(1 * MIB, kind="file").set_rate(0.5)
     p.mmap(1 * MIB, explicit=True)
     g.kernel_alloc(0)
-    fz = CoreFuzzer(data, g)
+    fz = CoreFuzzer(data, g.core, g.block_pages)
     fz.refresh()
     for _ in range(steps):
         fz.step()
-    g.run_until(fz.clamp_run(g.now_us + 1000))
+    call(g.run_until, fz.clamp_run(min(g.now_us + 1000, U64_MAX)))   # a trace may fault into nothing
     g.check()
 
 
@@ -1044,7 +1079,7 @@ def _facade(data, steps):
     procs = [g.spawn("p")]
     vmas = [procs[0].mmap(1 * MIB)]
     kernel: list[tuple[int, int]] = []
-    fz = CoreFuzzer(data, g)
+    fz = CoreFuzzer(data, g.core, g.block_pages)
     for _ in range(steps):
         name = data.draw(st.sampled_from(FACADE), label="op")
         fz.refresh()
@@ -1098,10 +1133,12 @@ def _facade(data, steps):
         elif name == "zone_index":
             ok, got = call(g.zone_index, fz.arg("node"), data.draw(mostly(st.sampled_from(["normal", "movable"]))))
         elif name == "young_pfns":
-            pfns = data.draw(st.one_of(fz.arg("pfn_array"), st.lists(mostly(st.integers(0, g.nr_pages)), max_size=5)))
+            pfns = fz.arg("pfn_array") if data.draw(st.booleans()) else \
+                data.draw(st.lists(mostly(st.integers(0, g.nr_pages)), max_size=5))
             if bug("young_pfns_coerce") and not isinstance(pfns, np.ndarray):
                 flat = pfns if isinstance(pfns, (list, tuple)) else [pfns]
-                if any(_int_like(x) and not 0 <= int(x) <= U32_MAX for x in flat):
+                if any(isinstance(x, (int, float, np.number)) and not isinstance(x, (bool, np.bool_))
+                       and not 0 <= x <= U32_MAX for x in flat):
                     continue
             ok, got = call(g.young_pfns, pfns, data.draw(st.booleans()))
         elif name == "idle_bitmap":
@@ -1113,7 +1150,7 @@ def _facade(data, steps):
             ok, got = call(getattr(g, name))
         note(f"{name} -> {got!r}"[:300])
         g.check()
-    g.run_until(fz.clamp_run(g.now_us + 1000))
+    call(g.run_until, fz.clamp_run(min(g.now_us + 1000, U64_MAX)))   # a trace may fault into nothing
     g.check()
     mi = g.meminfo()
     assert 0 <= mi["MemFree"] <= mi["MemTotal"]
@@ -1125,3 +1162,415 @@ def _core_parse_size(s):
 
 
 test_guest_facade, test_guest_facade_long = twin(_facade, 80, 8_000, data=st.data(), steps=st.integers(1, 30))
+
+
+# --------------------------------------------------------------------------- checkpoints (acma_mem_load)
+
+SNAPSHOT_VALUES = {1: [0, 1, 2, 0x7F, 0x80, 0xFF], 2: [0, 1, 0x1FF, 0x200, 0xFFFF],
+                   4: [0, 1, 2, 9, 10, 11, 1023, 1024, 0x7FFFFFFF, 0x80000000, U32_MAX - 1, U32_MAX],
+                   8: [0, 1, 1024, 2**32, 2**63, U64_MAX - 1, U64_MAX]}
+_F64 = [0.0, -0.0, -1.0, 0.5, 1.0, 1e3, 1e3 + 1, 1e300, 1e301, math.inf, -math.inf, math.nan, 2.0**64]
+
+
+def snapshot_source(kind: str) -> tuple[_core.CoreMem, int]:
+    """A small CoreMem in a rich state: every page state, swapped and dropped pages, a trace VMA,
+    stalls not drained, kernel allocations, custom watermarks. Deterministic."""
+    if kind == "one_node":
+        nb, bp, nodes, online = 1, 1024, [0], [1]
+    else:
+        nb, bp, nodes, online = 3, 1024, [0, 1, 1], [1, 1, 0]
+    core = _core.CoreMem(nb * bp, bp, len(set(nodes)), 7, 192, 100, Costs().as_dict(), np.array(nodes, np.uint8),
+                         np.zeros(nb, np.uint8), np.array(online, np.uint8))
+    for z in range(2 * core.nr_nodes):
+        core.set_watermarks(z, 8, 12, 16)
+    pages = int(sum(online)) * bp
+    a, _ = core.vma_add(0, pages, pages * 7 // 8, 0, False)
+    f, _ = core.vma_add(1, 300, 250, core.nr_nodes - 1, False)
+    e, gbase = core.vma_add(0, 64, 64, 0, True)
+    core.vma_set_rate(a, 0.5, 0.5)
+    core.vma_set_rate(f, 0.2, 0.2)
+    core.alloc_pages(2, _core.MT_UNMOVABLE, _core.PS_KERNEL, 0)
+    core.alloc_pages(0, _core.MT_MOVABLE, _core.PS_DRIVER, 0)
+    for g in range(gbase, gbase + 64, 3):
+        core.touch(g, g % 2)
+    core.run(5_000_000)
+    core.vma_set_rate(a, 20.0, 0.5)
+    core.run(5_500_000)
+    core.reclaim(0, 64)
+    core.check()
+    return core, bp
+
+
+_SNAPSHOT_CACHE: dict[str, tuple[bytes, int]] = {}
+
+
+def snapshot_blob(kind: str) -> tuple[bytes, int]:
+    if kind not in _SNAPSHOT_CACHE:
+        core, bp = snapshot_source(kind)
+        _SNAPSHOT_CACHE[kind] = (core.save(), bp)
+    return _SNAPSHOT_CACHE[kind]
+
+
+def load_blob(blob: bytes, nr_pages: int, nr_nodes: int) -> _core.CoreMem:
+    core = _core.CoreMem.__new__(_core.CoreMem)
+    core.__setstate__({"blob": blob, "nr_pages": nr_pages, "nr_nodes": nr_nodes, "trace": None, "trace_pos": 0})
+    return core
+
+
+def test_snapshot_round_trip_is_exact():
+    for kind in ("one_node", "two_nodes"):
+        blob, _ = snapshot_blob(kind)
+        core, _ = snapshot_source(kind)
+        again = load_blob(blob, core.nr_pages, core.nr_nodes)
+        again.check()
+        assert again.save() == blob
+        for c in (core, again):
+            c.run(c.now + 300_000)
+        assert again.save() == core.save()   # the loaded copy runs exactly as the original
+
+
+snapshot_edits = st.lists(st.tuples(
+    st.sampled_from(["u8", "u16", "u32", "u64", "f64", "flip", "delete", "insert", "truncate"]),
+    st.sampled_from(["head", "tail", "tail", "any"]), st.integers(0, 1 << 30), st.data()), min_size=1, max_size=3)
+
+
+def mutate_snapshot(blob: bytes, edits) -> bytes:
+    b = bytearray(blob)
+    for op, where, pos, data in edits:
+        span = {"head": (0, min(len(b), 256)), "tail": (max(0, len(b) - 768), len(b)), "any": (0, len(b))}[where]
+        i = span[0] + pos % max(1, span[1] - span[0])
+        if op in ("u8", "u16", "u32", "u64"):
+            width = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}[op]
+            v = data.draw(st.sampled_from(SNAPSHOT_VALUES[width]) | st.integers(0, 2**(8 * width) - 1), label=op)
+            b[i:i + width] = v.to_bytes(width, "little")
+        elif op == "f64":
+            b[i:i + 8] = struct.pack("<d", data.draw(st.sampled_from(_F64), label="f64"))
+        elif op == "flip" and b:
+            b[min(i, len(b) - 1)] ^= 1 << data.draw(st.integers(0, 7), label="bit")
+        elif op == "delete":
+            del b[i:i + data.draw(st.integers(1, 16), label="n")]
+        elif op == "insert":
+            b[i:i] = data.draw(st.binary(min_size=1, max_size=8), label="bytes")
+        elif op == "truncate":
+            del b[i:]
+    return bytes(b)
+
+
+def _snapshot(kind, edits, data):
+    blob, bp = snapshot_blob(kind)
+    nr_pages = len(snapshot_source_shape(kind)[0]) * bp
+    bad = mutate_snapshot(blob, edits)
+    ok, core = call(load_blob, bad, nr_pages, snapshot_source_shape(kind)[1])
+    event("snapshot loaded" if ok else "snapshot refused")
+    if not ok:
+        assert isinstance(core, ConfigError) and core.field == "checkpoint", repr(core)
+        return
+    core.check()   # the load ends with the full check; a loaded context is consistent
+    assert core.save() == bad, "a loaded snapshot saves back to the same bytes"
+    fz = CoreFuzzer(data, core, bp)
+    fz.refresh()
+    if bug("snapshot_next_us"):
+        for i in range(fz.nr_vmas):
+            info = core.vma_info(i)
+            if info["next_fault_us"] != U64_MAX and info["fresh"] + info["swapped"] + info["file_evicted"] == 0:
+                event("skipped: snapshot_next_us")
+                return   # an empty heap with a due fault: the reported SIGSEGV
+    call(core.run, fz.clamp_run(min(core.now + 10_000, U64_MAX)))
+    core.check()
+    for _ in range(data.draw(st.integers(0, 8), label="steps")):
+        fz.step()
+
+
+def snapshot_source_shape(kind: str):
+    return ([0], 1) if kind == "one_node" else ([0, 1, 1], 2)
+
+
+test_snapshot_load, test_snapshot_load_long = twin(
+    _snapshot, 300, 20_000, kind=st.sampled_from(["one_node", "two_nodes"]), edits=snapshot_edits, data=st.data())
+
+
+def _checkpoint_file(fuzz_dir, edits):
+    """The checkpoint file layer: header, length and SHA-256 refuse any damage with FormatError."""
+    p = fuzz_dir / "c.ckpt"
+    if not (fuzz_dir / "good.ckpt").exists():
+        from acma.checkpoint import save_checkpoint
+        from acma.sim import Simulation
+
+        sim = Simulation(GuestConfig(size=64 * MIB, block_size="4 MiB", swap=16 * MIB), sample_interval_us=100_000)
+        sim.run(200_000)
+        save_checkpoint(sim, fuzz_dir / "good.ckpt")
+    from acma.checkpoint import load_checkpoint
+
+    good = (fuzz_dir / "good.ckpt").read_bytes()
+    bad = mutate_bytes(good, edits)
+    assume(bad != good)
+    p.write_bytes(bad)
+    ok, got = call(load_checkpoint, p)
+    assert not ok and isinstance(got, FormatError), repr(got)
+
+
+test_checkpoint_file, test_checkpoint_file_long = twin(_checkpoint_file, 60, 3_000, edits=byte_edits)
+
+
+# --------------------------------------------------------------------------- damo records
+
+from acma.io import damo_record as damo  # noqa: E402
+from acma.report import wss  # noqa: E402
+
+
+@st.composite
+def damo_records(draw):
+    """Small valid records: 1-2 targets of 1-4 contiguous snapshots with sorted regions."""
+    iv = draw(st.sampled_from([damo.Intervals(5000, 100000, 1000000), damo.Intervals(1, 1, 0), None]))
+    targets = []
+    for tid in draw(st.lists(st.integers(0, 2**40), min_size=1, max_size=2, unique=True)):
+        t, snaps = draw(st.integers(0, 10**9)), []
+        for _ in range(draw(st.integers(1, 4))):
+            edges = sorted(draw(st.sets(st.sampled_from([0, 4096, 8192, 1 << 20, 1 << 30, 2**63, U64_MAX])
+                                        | st.integers(0, U64_MAX), min_size=2, max_size=7)))
+            n = len(edges) - 1
+            dur = draw(st.integers(0, 10**6))
+            snaps.append(damo.Snapshot(t, t + dur, edges[:-1], edges[1:],
+                                       draw(st.lists(st.integers(0, U32_MAX), min_size=n, max_size=n)),
+                                       draw(st.lists(st.integers(0, U32_MAX), min_size=n, max_size=n))))
+            t += dur
+        targets.append(damo.TargetRecord(tid, draw(st.none() | st.integers(0, 2**31)), snaps))
+    return damo.DamonRecord(iv, targets)
+
+
+def _json_paths(obj, path=()):
+    yield path
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _json_paths(v, path + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _json_paths(v, path + (i,))
+
+
+def _replace(obj, path, value):
+    if not path:
+        return value
+    parent = obj
+    for k in path[:-1]:
+        parent = parent[k]
+    parent[path[-1]] = value
+    return obj
+
+
+def _damo_bytes(rec, form, data) -> bytes:
+    """``rec`` in one of damo's formats, usually damaged at the JSON, text or byte level."""
+    how = data.draw(st.sampled_from(["intact", "json_value", "json_value", "text", "bytes"]), label="damage")
+    if form == "perf":
+        ok, text = call(damo.perf_script_text, rec, 0)
+        if not ok:
+            text = damo.perf_script_text(damo.parse_record_bytes(damo.record_to_bytes(rec, 3)), 0)
+        if how in ("json_value", "text"):
+            edits = data.draw(text_edits, label="edits")
+            text = mutate_text(text, [(op, a, b, data.draw(st.sampled_from(PERF_TOKENS), label="tok"))
+                                      for op, a, b, _ in edits])
+        raw = text.encode("utf-8", "surrogatepass")
+    else:
+        obj = json.loads(zlib.decompress(damo.record_to_bytes(rec, 0)))
+        if how == "json_value":
+            path = data.draw(st.sampled_from(list(_json_paths(obj))), label="path")
+            obj = _replace(obj, path, data.draw(json_like | st.sampled_from([[], {}, "5 ms", "10 KiB", "-1"]),
+                                                label="value"))
+        raw = json.dumps(obj).encode()
+        if how == "text":
+            raw = mutate_text(raw.decode(), data.draw(text_edits, label="edits")).encode("utf-8", "surrogatepass")
+        if form == "zlib":
+            raw = zlib.compress(raw)
+    if how == "bytes":
+        raw = mutate_bytes(raw, data.draw(byte_edits, label="edits"))
+    return raw
+
+
+PERF_TOKENS = ["damon:damon_aggregated:", "damon_aggregated:", "damon:damos_before_apply:", "target_id=0",
+               "target_id=1", "nr_regions=1", "nr_regions=0", "nr_regions=99999999999999999999", "0-4096:",
+               "4096-0:", "1.5:", "0.000000001:", "9" * 31 + ":", " ", "\n", "-1", "x", ":", "\t"]
+
+
+def _damo_record(rec, form, intervals, data):
+    raw = _damo_bytes(rec, form, data)
+    ok, got = call(damo.parse_record_bytes, raw, "fuzz.rec", intervals)
+    if not ok:
+        if isinstance(got, ConfigError):
+            assert got.field == "intervals", repr(got)
+        else:
+            assert isinstance(got, FormatError) and got.source == "fuzz.rec", repr(got)
+        return
+    assert isinstance(got, damo.DamonRecord)
+    got.validate()
+    again = damo.parse_record_bytes(damo.record_to_bytes(got, 0), "again.rec")
+    assert again == got, "a parsed record writes back to the same record"
+    for report in (lambda r: wss.format_wss_report(r), lambda r: wss.format_nr_regions_report(r),
+                   lambda r: wss.format_heatmap_guide(r), lambda r: damo.perf_script_text(r)):
+        ok, out = call(report, got)
+        assert ok or isinstance(out, ConfigError), repr(out)
+
+
+test_damo_record, test_damo_record_long = twin(
+    _damo_record, 300, 30_000, rec=damo_records(), form=st.sampled_from(["json", "zlib", "perf"]),
+    intervals=st.one_of(st.none(), st.just(damo.Intervals(5000, 100000, 1000000)), wild), data=st.data())
+
+
+# --------------------------------------------------------------------------- DAMON regions (csrc/damon.c)
+
+from acma.damon.regions import Regions, three_regions  # noqa: E402
+from acma.damon.context import Attrs, Context, IntervalsGoal, Target  # noqa: E402
+
+REGION_OPS = ("split_at", "merge_two", "merge", "split", "split_some", "evenly_split", "set_ranges",
+              "apply_min", "copy", "sizes")
+addresses = opaque(st.sampled_from([0, 1, 4096, 8192, 1 << 20, 1 << 30, 2**63, U64_MAX - 4096, U64_MAX])
+                   | st.integers(0, U64_MAX))
+
+
+def _regions_invariant(r: Regions) -> None:
+    n = len(r)
+    assert 0 <= n <= r.cap
+    s, e = r.start.astype(object), r.end.astype(object)
+    assert all(e[i] > s[i] for i in range(n)), "a region with end <= start"
+    assert all(s[i] >= e[i - 1] for i in range(1, n)), "regions overlap or are out of order"
+
+
+def _outside_u64(obj) -> bool:
+    """Some number in ``obj`` (nested lists, tuples, arrays) is not in [0, 2**64)."""
+    if isinstance(obj, np.ndarray):
+        return obj.dtype.kind in "iuf" and bool(np.any(~((obj >= 0) & (obj <= U64_MAX))))
+    if isinstance(obj, (list, tuple)):
+        return any(_outside_u64(x) for x in obj)
+    if isinstance(obj, (str, bytes)):
+        try:
+            obj = float(obj)
+        except ValueError:
+            return False
+    return isinstance(obj, (int, float, np.number)) and not isinstance(obj, (bool, np.bool_)) \
+        and not 0 <= obj <= U64_MAX
+
+
+def _regions(ranges, cap, data):
+    if bug("regions_coerce"):
+        assume(not _outside_u64(ranges))
+    ok, r = call(Regions.from_ranges, ranges, cap)
+    if not ok:
+        return
+    rng = np.array([data.draw(st.integers(0, U64_MAX), label="rng")], np.uint64)
+    small = mostly(st.integers(0, 20))
+    for _ in range(data.draw(st.integers(1, 12), label="ops")):
+        op = data.draw(st.sampled_from(REGION_OPS), label="op")
+        before = len(r)
+        if op == "split_at":
+            ok, got = call(r.split_at, data.draw(small), data.draw(mostly(addresses)))
+        elif op == "merge_two":
+            ok, got = call(r.merge_two, data.draw(small))
+        elif op == "merge":
+            ok, got = call(r.merge, data.draw(mostly(st.integers(0, 100))), data.draw(mostly(addresses)),
+                           data.draw(st.booleans()))
+        elif op in ("split", "split_some"):
+            use = rng if data.draw(st.integers(0, 5)) else data.draw(wild_arrays(np.uint64, addresses, 2))
+            if op == "split":
+                ok, got = call(r.split, data.draw(mostly(st.integers(0, 17))),
+                               data.draw(mostly(st.sampled_from([1, 4096, 1 << 20]))), use)
+            else:
+                ok, got = call(r.split_some, data.draw(small), data.draw(small), data.draw(small),
+                               data.draw(mostly(st.sampled_from([1, 4096]))), use)
+        elif op == "evenly_split":
+            ok, got = call(r.evenly_split, data.draw(small), data.draw(mostly(st.integers(0, 40))),
+                           data.draw(mostly(st.sampled_from([1, 4096, 1 << 20]))))
+        elif op == "set_ranges":
+            new_ranges = data.draw(st.one_of(st.lists(st.tuples(addresses, addresses), max_size=4),
+                                             wild_arrays(np.uint64, addresses, 8), wild), label="ranges")
+            if bug("regions_coerce") and _outside_u64(new_ranges):
+                continue
+            ok, got = call(r.set_ranges, new_ranges, data.draw(mostly(st.sampled_from([1, 4096]))))
+            if ok:
+                r = got
+        elif op == "apply_min":
+            ok, got = call(r.apply_min, data.draw(mostly(addresses)), data.draw(mostly(st.sampled_from([1, 4096]))))
+        elif op == "copy":
+            ok, got = call(r.copy, data.draw(st.one_of(st.none(), mostly(st.integers(0, 64)))))
+            if ok:
+                r = got
+        else:
+            ok, got = call(r.sizes)
+        note(f"{op} -> {got!r} ({before} -> {len(r)} regions)"[:300])
+        _regions_invariant(r)
+
+
+test_regions, test_regions_long = twin(
+    _regions, 300, 30_000,
+    ranges=st.one_of(st.lists(st.tuples(addresses, addresses), max_size=5).map(sorted),
+                     st.lists(st.tuples(mostly(addresses), mostly(addresses)), max_size=3), wild,
+                     st.just([(0, 4096 * 64)]), st.just([(4096, 1 << 30), (1 << 31, 1 << 32)])),
+    cap=st.one_of(st.none(), mostly(st.integers(1, 64))), data=st.data())
+
+
+def _three_regions(vmas, min_sz):
+    ok, got = call(three_regions, vmas, min_sz)
+    if ok:
+        assert len(got) == 3 and all(s <= e for s, e in got)
+    else:
+        assert isinstance(got, ConfigError), repr(got)
+
+
+test_three_regions, test_three_regions_long = twin(
+    _three_regions, 200, 20_000, vmas=st.one_of(st.lists(st.tuples(addresses, addresses), max_size=6),
+                                                st.lists(st.tuples(addresses, addresses), max_size=6).map(sorted)),
+    min_sz=mostly(st.sampled_from([1, 4096, 1 << 21])))
+
+
+def _damon_context(ops, attrs, ranges, data):
+    """A DAMON context over a small guest with wild attributes and ranges: refused with
+    ConfigError, or it monitors and the guest stays consistent."""
+    if bug("intervals_goal_unchecked") and isinstance(attrs, Attrs) and isinstance(attrs.intervals_goal, IntervalsGoal):
+        g = attrs.intervals_goal
+        assume(all(_int_like(v) and 0 <= v < 2**63 for v in (g.access_bp, g.aggrs, g.min_sample_us, g.max_sample_us)))
+    g = small_guest()
+    p = g.spawn("app")
+    for size in (1 * MIB, 2 * MIB, 512 * 1024):
+        p.mmap(size).set_rate(50.0)
+    ok, target = call(Target, process=p) if ops == "vaddr" else call(Target, ranges=ranges)
+    if not ok:
+        return
+    ok, ctx = call(Context, g, ops, [target], attrs, data.draw(mostly(st.integers(0, U64_MAX))))
+    event("context refused" if not ok else "context ran")
+    if not ok:
+        assert isinstance(ctx, ConfigError), repr(ctx)
+        return
+    # a few aggregation intervals, kept short: the sampling loop is bounded by the attributes
+    aggr = ctx.attrs.aggr_samples * ctx.attrs.sample_us
+    assume(ctx.attrs.aggr_samples * max(1, ctx.nr_regions()) <= 200_000)
+    ctx.run_until(min(g.now_us + 3 * aggr, U64_MAX))
+    g.check()
+    for t in ctx.targets:
+        _regions_invariant(t.regions)
+    rec = ctx.damon_record()
+    rec.validate()
+
+
+def one_wild(target, **fields):
+    """``target(**fields)`` with plausible values, and usually one field (rarely two) wild."""
+    @st.composite
+    def build(draw):
+        kwargs = {k: draw(v) for k, v in fields.items()}
+        for _ in range(draw(st.sampled_from([0, 1, 1, 1, 2]))):
+            kwargs[draw(st.sampled_from(sorted(fields)))] = draw(wild)
+        return target(**kwargs)
+    return build()
+
+
+_attrs = one_wild(
+    Attrs, sample_us=st.sampled_from([1, 1000, 5000]), aggr_us=st.sampled_from([5000, 100_000]),
+    ops_update_us=st.sampled_from([0, 1_000_000]), min_nr_regions=st.integers(3, 20),
+    max_nr_regions=st.sampled_from([20, 100, 1000]), min_region_sz=st.sampled_from([1, 4096]),
+    intervals_goal=st.one_of(st.just(IntervalsGoal()), one_wild(
+        IntervalsGoal, access_bp=st.integers(0, 10000), aggrs=st.integers(0, 4),
+        min_sample_us=st.sampled_from([1, 100, 1000]), max_sample_us=st.sampled_from([5000, 10**6]))))
+
+test_damon_context, test_damon_context_long = twin(
+    _damon_context, 40, 3_000, ops=mostly(st.sampled_from(["vaddr", "fvaddr", "paddr"]), 8),
+    attrs=weighted((1, st.none()), (3, _attrs)), data=st.data(),
+    ranges=weighted((4, st.sampled_from([[(0, 64 * MIB)], [(4 * MIB, 8 * MIB), (16 * MIB, 17 * MIB)],
+                                         [(0x5555_0000_0000, 0x5555_0040_0000)]])),
+                    (1, st.lists(st.tuples(addresses, addresses), max_size=3)), (1, wild)))

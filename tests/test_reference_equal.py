@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from acma import _core
-from acma._core import CoreError, GuestOOM
+from acma._core import CoreError, GuestOOM, SegfaultError
 from acma._reference import access as ra
 from acma._reference import pageblocks as rp
 from acma._reference import replay as rr
@@ -597,13 +597,13 @@ def test_trace_replay_equal(touched, writes, data):
         return
     gvpn = int(gw[full.stop]) >> 1
     if full.stop_kind == "sigsegv":
-        with pytest.raises(CoreError):
+        with pytest.raises(SegfaultError):
             g.run_until(t_stop + 1)
         assert g.core.trace_pos() == full.stop + 1
     else:
         try:                                    # a later event at the same instant may segfault
             g.run_until(t_stop + 1)
-        except CoreError:
+        except SegfaultError:
             pass
         assert g.core.counters()["pgfault"] >= faults0 + 1
         assert not int(v.ptes()[gvpn - v.gbase]) & PTE_NP

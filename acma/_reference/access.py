@@ -15,6 +15,7 @@ import numpy as np
 
 M64 = (1 << 64) - 1
 INF_KEY = 1e300
+LAMBDA_MAX = float(2**52)  # access.c: a page's touches saturate here
 EXP_MINUS_1 = 0.36787944117144233
 POISSON_CAP = 24
 CELL_SALT = 0x5EED
@@ -57,8 +58,8 @@ def poisson1(u: float) -> int:
 
 def first_arrival_after(seed: int, gvpn: int, x: float) -> float:
     """access.c first_arrival_after: the lambda value of page gvpn's first touch strictly
-    after x (INF_KEY when x is not below INF_KEY, NaN included)."""
-    if not x < INF_KEY:
+    after x (INF_KEY once x reaches LAMBDA_MAX, NaN included)."""
+    if not x < LAMBDA_MAX:
         return INF_KEY
     if x < 0:
         x = 0.0
@@ -119,7 +120,7 @@ def first_arrival_after_np(seed: int, gvpns, x) -> np.ndarray:
     xs = np.broadcast_to(np.asarray(x, dtype=np.float64), g.shape).astype(np.float64)
     out = np.full(g.shape, INF_KEY)
     with np.errstate(over="ignore", invalid="ignore"):
-        open_ = np.flatnonzero(xs < INF_KEY)
+        open_ = np.flatnonzero(xs < LAMBDA_MAX)
         xs = np.where(xs < 0, 0.0, xs)
         k = np.zeros(g.shape, dtype=np.uint64)
         k[open_] = xs[open_].astype(np.uint64)

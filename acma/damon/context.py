@@ -69,6 +69,10 @@ class Attrs:
         g = self.intervals_goal
         if not isinstance(g, IntervalsGoal):
             raise ConfigError("attrs.intervals_goal", g, "an IntervalsGoal")
+        for name in ("access_bp", "aggrs", "min_sample_us", "max_sample_us"):
+            v = getattr(g, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v < 2**63:
+                raise ConfigError(f"attrs.intervals_goal.{name}", v, "a non-negative integer")
         if g.aggrs:
             if g.min_sample_us > g.max_sample_us:
                 raise ConfigError("attrs.intervals_goal.min_sample_us", g.min_sample_us,
@@ -86,8 +90,10 @@ class Target:
     """A monitoring target: a process (vaddr), or fixed address ranges (fvaddr, paddr)."""
 
     def __init__(self, process: Process | None = None, ranges=None):
+        if process is not None and not isinstance(process, Process):
+            raise ConfigError("target.process", process, "a guest Process")
         self.process = process
-        self.ranges = None if ranges is None else [(int(s), int(e)) for s, e in ranges]
+        self.ranges = None if ranges is None else _check_ranges(ranges)
         self.regions: Regions | None = None
         self.record = TargetRecord(target_id=None, pid=process.pid if process else None)
         self._vma_arrays = None
@@ -297,6 +303,23 @@ class Context:
         a = self.attrs
         return DamonRecord(intervals=Intervals(a.sample_us, a.aggr_us, a.ops_update_us),
                            targets=[t.record for t in self.targets])
+
+
+def _check_ranges(ranges) -> list[tuple[int, int]]:
+    """(start, end) byte pairs, sorted, non-empty, disjoint, below 2**64."""
+    try:
+        out = [(s, e) for s, e in ranges]
+    except (TypeError, ValueError):
+        raise ConfigError("target.ranges", ranges, "a list of (start, end) pairs") from None
+    prev = -1
+    for i, (s, e) in enumerate(out):
+        for v in (s, e):
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or not 0 <= int(v) < 2**64:
+                raise ConfigError(f"target.ranges[{i}]", (s, e), "integer addresses in [0, 2**64)")
+        if not prev <= int(s) < int(e):
+            raise ConfigError(f"target.ranges[{i}]", (s, e), "start < end, sorted and disjoint")
+        prev = int(e)
+    return [(int(s), int(e)) for s, e in out]
 
 
 def _interval_adaptation_bp(score_bp: int) -> int:
