@@ -37,7 +37,7 @@ from .workloads.model import Workload
 from .workloads.trace import MAGIC as TRACE_MAGIC
 from .workloads.trace import Trace, read_trace
 
-__all__ = ["DEMO", "LoadedWorkload", "Monitor", "MonitorRun", "load_workload", "monitor", "monitor_until"]
+__all__ = ["DEMO", "LoadedWorkload", "Monitor", "MonitorRun", "load_workload", "monitor"]
 
 DEMO = "demo"
 WORKLOAD_ALLOWED = "'demo', a masim .cfg file or an acma trace file"
@@ -99,24 +99,6 @@ def _check_ranges(ranges, field: str, limit: int | None = None) -> list[tuple[in
     return out
 
 
-def monitor_until(ctx: Context, t_us: int) -> None:
-    """Run ``ctx``'s guest to ``t_us`` under monitoring, every sample that fits taken.
-
-    Whole aggregation intervals run first (each ends with kdamond's aggregation step), then as
-    many whole sampling intervals of the current aggregation as fit before ``t_us``; the rest
-    (less than one sampling interval) runs unsampled, so the caller's event happens on time.
-    """
-    guest = ctx.guest
-    while guest.now_us + (ctx.next_aggregation - ctx.passed) * ctx.attrs.sample_us <= t_us:
-        ctx.step()
-    k = max(0, t_us - guest.now_us) // ctx.attrs.sample_us
-    if k > 0:
-        # a partial aggregation interval; step() samples the rest of it later
-        ctx._sample(k)  # noqa: SLF001 - no public partial-sampling call in Context yet
-        guest.sync_psi()
-    Guest.run_until(guest, max(t_us, guest.now_us))
-
-
 @dataclass
 class Monitor:
     """A simulation with a workload in it and the DAMON context that watches it."""
@@ -128,15 +110,7 @@ class Monitor:
 
     def run(self, duration_us: int, progress: bool = False) -> Result:
         """Advance ``duration_us`` of simulated time under monitoring (see the module doc)."""
-        guest = self.sim.guest
-        # Simulation.run advances the guest with guest.run_until before each event and at the
-        # end; for the run, that call goes through the context instead (an instance attribute
-        # shadows the method and is removed afterwards).
-        guest.run_until = lambda t: monitor_until(self.ctx, t)
-        try:
-            return self.sim.run(duration_us, progress=progress)
-        finally:
-            del guest.run_until
+        return self.sim.run(duration_us, progress=progress, advance=self.ctx.run_until)
 
     def record(self) -> DamonRecord:
         return self.ctx.damon_record()

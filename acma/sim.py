@@ -220,8 +220,13 @@ class Simulation:
             self._samples.setdefault(k, []).append(v)
         self.schedule(t + self.sample_interval_us, PRIO_SAMPLE, self._sample)
 
-    def run(self, duration_us: int, progress: bool = False) -> Result:
-        """Advance ``duration_us`` of simulated time; samples every ``sample_interval_us``."""
+    def run(self, duration_us: int, progress: bool = False,
+            advance: Callable[[int], None] | None = None) -> Result:
+        """Advance ``duration_us`` of simulated time; samples every ``sample_interval_us``.
+
+        ``advance(t)`` moves the guest to t between events (default ``guest.run_until``; a
+        DAMON context passes its own ``run_until`` so the guest runs under monitoring)."""
+        advance = advance or self.guest.run_until
         if isinstance(duration_us, bool) or not isinstance(duration_us, int) or not 0 < duration_us <= 10**12:
             raise ConfigError("duration_us", duration_us, "an integer in (0, 1e12] µs")
         start = self.guest.now_us
@@ -237,12 +242,12 @@ class Simulation:
         shown = 0
         while self._heap and self._heap[0][0] <= end:
             t, _, _, fn = heapq.heappop(self._heap)
-            self.guest.run_until(t)
+            advance(t)
             fn(t)
             if bar is not None and (t - start) // 1_000_000 > shown:
                 bar.update((t - start) // 1_000_000 - shown)
                 shown = (t - start) // 1_000_000
-        self.guest.run_until(end)
+        advance(end)
         if bar is not None:
             bar.update(duration_us // 1_000_000 - shown)
             bar.close()

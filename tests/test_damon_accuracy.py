@@ -57,6 +57,7 @@ def test_definitions_on_a_handmade_snapshot():
     assert w.heatmap_abs == pytest.approx(hp * (20 - e_hot) + cp * 20)
     assert w.heatmap_error == pytest.approx((hp * (20 - e_hot) + cp * 20) / (20 * (hp + ip + cp)))
     assert w.wss_error == pytest.approx(((hp + cp) * P + gap - hp * P) / (hp * P))
+    assert w.wss_missed == 0 and w.wss_extra == cp * P         # the cold VMA counted, untouched
 
 
 def test_uncovered_pages_count_as_never_accessed():
@@ -65,6 +66,7 @@ def test_uncovered_pages_count_as_never_accessed():
     snap = Snapshot.from_regions(400_000, 500_000, [(idle.start, idle.end, 0, 0)])
     w = AccuracyTracker().evaluate_snapshot(g, "vaddr", Target(process=p), snap, 5_000)
     assert w.hot_fn == hot.npages and w.hot_tp == 0 and w.est_wss == 0 and w.wss_error == -1.0
+    assert w.wss_missed == w.true_wss and w.wss_extra == 0
 
 
 def test_hot_cold_idle_is_measured_accurately():
@@ -187,10 +189,14 @@ def test_metrics_are_fractions_and_reproducible(seed, thres, sample_pages, inter
             assert finite_in_unit(x)
         assert w.hot_tp + w.hot_fp + w.hot_fn + w.hot_tn == pytest.approx(w.pages)
         assert 0 <= w.true_wss <= w.pages * P and 0 <= w.expected_wss <= w.pages * P
-        assert 0 <= w.est_wss_outside <= w.est_wss
+        assert 0 <= w.est_wss_outside <= w.est_wss and 0 <= w.wss_missed <= w.true_wss
+        assert w.wss_extra >= -1e-6 * max(1.0, w.true_wss) or sample_pages   # a sample estimates it
+        assert w.est_wss == pytest.approx(w.true_wss - w.wss_missed + w.wss_extra + w.est_wss_outside)
         assert math.isnan(w.wss_error) or w.wss_error >= -1.0
     s = tr.summary()
-    for x in (s.hot_precision, s.hot_recall, s.cold_precision, s.cold_recall, s.heatmap_error, s.outside_share):
+    if s.wss_windows:
+        assert s.wss_bias == pytest.approx(s.wss_extra + s.wss_outside - s.wss_missed, abs=1e-9)
+    for x in (s.hot_precision, s.hot_recall, s.cold_precision, s.cold_recall, s.heatmap_error):
         assert finite_in_unit(x)
     again = _run(seed, thres, sample_pages, intervals, max_nr)
     assert again.windows == tr.windows

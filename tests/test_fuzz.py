@@ -87,6 +87,7 @@ KNOWN_BUGS = {
     "and the loop then never ends; reachable as Guest.run_until(2**64 - 1) with a rate >= 1e6 Hz, "
     "then Vma.resize (grow); for 2**53 <= x < 2**64 it runs up to ulp(x)/2 iterations",
     "core_init_unchecked": "acma/_core.py CoreMem.__init__: block_pages=0 raises ZeroDivisionError, "
+    "numpy-integer sizes raise OverflowError (nr_pages // np.uint8(255)), "
     "costs that is not a dict of known names raises AttributeError, cost values are not checked "
     "(negative, NaN or huge costs reach C: undefined float-to-integer casts in charge_stall), Python "
     "ints > 255 in the block arrays raise OverflowError, numpy ints wrap silently",
@@ -97,6 +98,10 @@ KNOWN_BUGS = {
     "too), masim's ACCESS_NS rule (MasimTiming) and trace._check_tick_ns (write_trace, TraceWriter)",
     "prevalidation_alloc": "acma/_core.py idle_bitmap/pages/vma_ptes/truth_accessed allocate their "
     "output from unchecked sizes before C refuses them: idle_bitmap(0, 2**36) allocates 8 GiB",
+    "idle_bitmap_wrap": "acma/_core.py CoreMem.idle_bitmap sizes its output as (npages + 63) // 64 "
+    "in the argument's own type: a small numpy integer wraps (np.uint8(255) + 63 == 62), the output "
+    "is empty, _buf passes NULL and C writes the bitmap through it: SIGSEGV; "
+    "Guest(...).idle_bitmap(0, np.uint8(255)) crashes the interpreter",
     "prevalidation_arith": "acma/_core.py CoreMem.free_list computes nr_pages >> order before checking "
     "order: a numpy integer order raises OverflowError (np.int8(-1): 'Python integer 1024 out of "
     "bounds for int8'); pages(start) computes nr_pages - start the same way",
@@ -898,6 +903,9 @@ class CoreFuzzer:
         if name == "idle_bitmap" and _int_like(args[1]) and int(args[1]) // 8 > MAX_FUZZ_ALLOC_BYTES \
                 and bug("prevalidation_alloc"):
             return "prevalidation_alloc"
+        if name == "idle_bitmap" and isinstance(args[1], np.integer) and bug("idle_bitmap_wrap") and \
+                int(args[1]) + 63 > np.iinfo(type(args[1])).max:
+            return "idle_bitmap_wrap"
         if name == "pages" and bug("prevalidation_alloc"):
             start, n = args
             if _int_like(start) and n is None:
@@ -1000,6 +1008,7 @@ def _core_init(nr_pages, block_pages, nr_nodes, seed, swap_pages, swappiness, co
     }[kind]()
     if bug("core_init_unchecked"):
         assume(not (_int_like(block_pages) and int(block_pages) == 0))
+        assume(not isinstance(nr_pages, np.integer) and not isinstance(block_pages, np.integer))
         assume(isinstance(costs, dict) and all(0 <= v <= 1e6 for v in costs.values()))
         if kind in ("list", "wild"):
             assume(0 <= value <= 255)

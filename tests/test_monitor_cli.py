@@ -124,8 +124,6 @@ def test_paddr_monitors_the_whole_guest(cfg, tmp_path):
     assert all(int(s.end[-1]) == 64 * MIB for s in read_record(out).targets[0].snapshots)
 
 
-@pytest.mark.xfail(strict=True, reason="acma.damon.Context gives the C sampler no VMA table for fvaddr, "
-                                       "so fvaddr finds no access (context.py, _sample)")
 def test_fvaddr_sees_the_accesses(cfg):
     run = monitor(cfg, 1_000_000, ops="fvaddr", guest=GuestConfig(size="256 MiB", swap="256 MiB", seed=1))
     [t] = run.record.targets

@@ -52,6 +52,15 @@ def _ratio(num: float, den: float) -> float:
     return num / den if den > 0 else math.nan
 
 
+def _region_nr(starts: np.ndarray, ends: np.ndarray, nrs: np.ndarray, addr: np.ndarray) -> np.ndarray:
+    """nr_accesses of the region holding each address; 0 where no region does."""
+    if not len(starts):
+        return np.zeros(len(addr))
+    ri = np.searchsorted(starts, addr, "right") - 1
+    rc = np.maximum(ri, 0)
+    return np.where((ri >= 0) & (addr < ends[rc]), nrs[rc], 0.0)
+
+
 @dataclass(frozen=True)
 class WindowAccuracy:
     """DAMON against the truth over one aggregation window of one target.
@@ -75,6 +84,7 @@ class WindowAccuracy:
     expected_wss: float         # its expectation, sum of size * (1 - exp(-touches per page))
     est_wss: int                # damo: total size of the regions with nr_accesses >= 1
     est_wss_outside: float      # part of est_wss on no evaluated page (gaps, unused tails)
+    wss_missed: float           # part of true_wss on pages whose region has nr_accesses 0
     hot_tp: float               # pages hot by both DAMON and the truth
     hot_fp: float               # hot by DAMON only
     hot_fn: float               # hot by the truth only
@@ -85,6 +95,12 @@ class WindowAccuracy:
     def wss_error(self) -> float:
         """Signed relative error (est - true) / true; NaN when nothing was touched."""
         return _ratio(self.est_wss - self.true_wss, self.true_wss)
+
+    @property
+    def wss_extra(self) -> float:
+        """Untouched evaluated bytes that DAMON's working set counts (in regions with
+        nr_accesses >= 1); est_wss = true_wss - wss_missed + wss_extra + est_wss_outside."""
+        return self.est_wss - self.est_wss_outside - (self.true_wss - self.wss_missed)
 
     @property
     def hot_precision(self) -> float:
@@ -117,7 +133,9 @@ class AccuracySummary:
     wss_error_mean: float       # mean |relative error|
     wss_error_median: float     # median |relative error|
     wss_bias: float             # mean signed relative error (> 0: DAMON overestimates)
-    outside_share: float        # mean share of est_wss lying on no evaluated page
+    wss_missed: float           # mean wss_missed / true_wss: touched but in a region with nr 0
+    wss_extra: float            # mean wss_extra / true_wss: untouched but in a region with nr >= 1
+    wss_outside: float          # mean est_wss_outside / true_wss: counted bytes of no page
     hot_precision: float        # summed over windows (micro average)
     hot_recall: float
     cold_precision: float
@@ -206,15 +224,17 @@ class AccuracyTracker:
         ws = [w for w in self.windows if w.target == target and w.end_us > since_us]
         errs = np.array([w.wss_error for w in ws], dtype=np.float64)
         errs = errs[np.isfinite(errs)]
+        scored = [w for w in ws if w.true_wss > 0]
+        rel = lambda f: float(np.mean([f(w) / w.true_wss for w in scored])) if scored else math.nan  # noqa: E731
         tot = lambda f: float(sum(getattr(w, f) for w in ws))  # noqa: E731
         tp, fp, fn, tn = tot("hot_tp"), tot("hot_fp"), tot("hot_fn"), tot("hot_tn")
-        outside = [w.est_wss_outside / w.est_wss for w in ws if w.est_wss > 0]
         return AccuracySummary(
             windows=len(ws), wss_windows=int(errs.size),
             wss_error_mean=float(np.abs(errs).mean()) if errs.size else math.nan,
             wss_error_median=float(np.median(np.abs(errs))) if errs.size else math.nan,
             wss_bias=float(errs.mean()) if errs.size else math.nan,
-            outside_share=float(np.mean(outside)) if outside else 0.0,
+            wss_missed=rel(lambda w: w.wss_missed), wss_extra=rel(lambda w: w.wss_extra),
+            wss_outside=rel(lambda w: w.est_wss_outside),
             hot_precision=_ratio(tp, tp + fp), hot_recall=_ratio(tp, tp + fn),
             cold_precision=_ratio(tn, tn + fn), cold_recall=_ratio(tn, tn + fp),
             heatmap_error=_ratio(tot("heatmap_abs"), float(sum(w.pages * w.nr_samples for w in ws))),
@@ -231,11 +251,11 @@ class AccuracyTracker:
         else:
             acc = self._paddr(guest, target, index, starts, ends, nrs, t0, t1, n, s)
         est = int(np.round((ends - starts)[nrs >= 1].sum()))
-        pages, true_b, exp_b, est_in, tp, fp, fn, tn, heat = acc
+        pages, true_b, exp_b, est_in, missed, tp, fp, fn, tn, heat = acc
         return WindowAccuracy(target=index, start_us=t0, end_us=t1, sample_us=s, nr_samples=n,
                               nr_regions=len(starts), pages=pages, true_wss=true_b, expected_wss=exp_b,
-                              est_wss=est, est_wss_outside=max(0.0, est - est_in), hot_tp=tp, hot_fp=fp,
-                              hot_fn=fn, hot_tn=tn, heatmap_abs=heat)
+                              est_wss=est, est_wss_outside=max(0.0, est - est_in), wss_missed=missed,
+                              hot_tp=tp, hot_fp=fp, hot_fn=fn, hot_tn=tn, heatmap_abs=heat)
 
     def _vma_model(self, vma, t0, t1, n, s):
         """(lambda at t0, lambda at t1, expected accessed samples) of a synthetic VMA's page.
@@ -301,7 +321,7 @@ class AccuracyTracker:
         est_hot = nrs >= thr
         vmas = [v for v in target.process.vmas if not self._is_explicit(guest, v)]
         total_npages = max(1, sum(v.npages for v in vmas))
-        pages = true_b = exp_b = est_in = tp = fp = fn = tn = heat = 0.0
+        pages = true_b = exp_b = est_in = missed = tp = fp = fn = tn = heat = 0.0
         for v in vmas:
             nalloc = v.info()["nalloc"]
             if not nalloc:
@@ -323,29 +343,39 @@ class AccuracyTracker:
             else:
                 fp, tn = fp + on, tn + off
             exp_b += nalloc * -math.expm1(-max(0.0, x1 - x0)) * PAGE_SIZE
-            true_b += self._vma_true_pages(guest, v, nalloc, x0, x1, t0, t1, total_npages) * PAGE_SIZE
-        return pages, true_b, exp_b, est_in, tp, fp, fn, tn, heat
+            touched, unseen = self._vma_true_pages(guest, v, nalloc, x0, x1, t0, t1, total_npages,
+                                                   starts, ends, nrs)
+            true_b += touched * PAGE_SIZE
+            missed += unseen * PAGE_SIZE
+        return pages, true_b, exp_b, est_in, missed, tp, fp, fn, tn, heat
 
-    def _vma_true_pages(self, guest, v, nalloc, x0, x1, t0, t1, total_npages) -> float:
+    def _vma_true_pages(self, guest, v, nalloc, x0, x1, t0, t1, total_npages, starts, ends, nrs):
+        """(pages touched in the window, of which on pages DAMON put in a region with
+        nr_accesses 0 or in no region): exact, or estimated from the VMA's page sample."""
         if x1 <= x0:
-            return 0.0
+            return 0.0, 0.0
         if self.sample_pages is None:
-            return float(np.count_nonzero(v.truth_accessed(t0, t1)))
-        k = max(MIN_VMA_SAMPLE, -(-self.sample_pages * v.npages // total_npages))
-        if nalloc <= k:
-            offs, weight = np.arange(nalloc, dtype=np.uint64), 1.0
+            hit = v.truth_accessed(t0, t1)[:nalloc]
+            offs, weight = np.flatnonzero(hit), 1.0
         else:
-            offs = (self._draw(guest, 0, v.id, k) * nalloc).astype(np.uint64)
-            weight = nalloc / k
-        key = (id(guest), v.id)
-        memo = self._memo.get(key)
-        if memo is None or memo[0] != (nalloc, len(offs)):
-            memo = ((nalloc, len(offs)), np.full(len(offs), -1.0), np.full(len(offs), np.inf))
-            self._memo[key] = memo
-        _, nxt, since = memo
-        hit = self._touched(guest, offs + np.uint64(v.gbase), np.full(len(offs), x0), np.full(len(offs), x1),
-                            (nxt, since))
-        return float(np.count_nonzero(hit)) * weight
+            k = max(MIN_VMA_SAMPLE, -(-self.sample_pages * v.npages // total_npages))
+            if nalloc <= k:
+                offs, weight = np.arange(nalloc, dtype=np.uint64), 1.0
+            else:
+                offs = (self._draw(guest, 0, v.id, k) * nalloc).astype(np.uint64)
+                weight = nalloc / k
+            key = (id(guest), v.id)
+            memo = self._memo.get(key)
+            if memo is None or memo[0] != (nalloc, len(offs)):
+                memo = ((nalloc, len(offs)), np.full(len(offs), -1.0), np.full(len(offs), np.inf))
+                self._memo[key] = memo
+            _, nxt, since = memo
+            hit = self._touched(guest, offs + np.uint64(v.gbase), np.full(len(offs), x0), np.full(len(offs), x1),
+                                (nxt, since))
+            offs = offs[hit]
+        addr = float(v.start) + offs.astype(np.float64) * PAGE_SIZE
+        seen = _region_nr(starts, ends, nrs, addr) >= 1
+        return float(len(offs)) * weight, float(np.count_nonzero(~seen)) * weight
 
     def _paddr(self, guest, target, index, starts, ends, nrs, t0, t1, n, s):
         thr = self.hot_threshold * n
@@ -373,10 +403,7 @@ class AccuracyTracker:
         e = np.zeros(len(vmas))
         for j in used.tolist():
             x0[j], x1[j], e[j] = self._vma_model(vmas[j], t0, t1, n, s)
-        addr = pfns.astype(np.float64) * PAGE_SIZE
-        ri = np.searchsorted(starts, addr, "right") - 1
-        inside = (ri >= 0) & (addr < ends[np.maximum(ri, 0)])
-        nr = np.where(inside, nrs[np.maximum(ri, 0)], 0.0) if len(starts) else np.zeros(len(pfns))
+        nr = _region_nr(starts, ends, nrs, pfns.astype(np.float64) * PAGE_SIZE)
         pe = e[vi]
         true_hot, est_hot = pe >= thr, nr >= thr
         if self.sample_pages is None:
@@ -391,6 +418,7 @@ class AccuracyTracker:
         return (w * len(pfns), w * float(np.count_nonzero(hit)) * PAGE_SIZE,
                 w * float(-np.expm1(-np.maximum(x1 - x0, 0.0))[vi].sum()) * PAGE_SIZE,
                 w * float(np.count_nonzero(nr >= 1)) * PAGE_SIZE,
+                w * float(np.count_nonzero(hit & (nr < 1))) * PAGE_SIZE,
                 w * float(np.count_nonzero(true_hot & est_hot)), w * float(np.count_nonzero(~true_hot & est_hot)),
                 w * float(np.count_nonzero(true_hot & ~est_hot)), w * float(np.count_nonzero(~true_hot & ~est_hot)),
                 w * float(np.abs(nr - pe).sum()))

@@ -87,7 +87,8 @@ class Attrs:
 
 
 class Target:
-    """A monitoring target: a process (vaddr), or fixed address ranges (fvaddr, paddr)."""
+    """A monitoring target: a process (vaddr), a process's fixed virtual ranges (fvaddr), or
+    physical address ranges (paddr)."""
 
     def __init__(self, process: Process | None = None, ranges=None):
         if process is not None and not isinstance(process, Process):
@@ -119,8 +120,8 @@ class Context:
         if not targets:
             raise ConfigError("targets", targets, "at least one Target")
         for i, t in enumerate(targets):
-            if ops == "vaddr" and t.process is None:
-                raise ConfigError(f"targets[{i}]", t, "a Target(process=...) for vaddr")
+            if ops != "paddr" and t.process is None:
+                raise ConfigError(f"targets[{i}].process", t.process, f"a guest Process for {ops}")
             if ops != "vaddr" and not t.ranges:
                 raise ConfigError(f"targets[{i}].ranges", t.ranges, f"address ranges for {ops}")
             t.record.target_id = i
@@ -178,7 +179,7 @@ class Context:
         keep = []
         for ct, t in zip(ctargets, self.targets):
             ct.regions = t.regions.c
-            if self.ops == "vaddr":
+            if self.ops != "paddr":              # vaddr and fvaddr walk the process's VMAs
                 vs, ve, vg = t.vma_table()
                 keep.append((vs, ve, vg))
                 ct.vma_start, ct.vma_end, ct.vma_gbase = (ffi.cast("uint64_t *", ffi.from_buffer(a)) for a in (vs, ve, vg))
@@ -273,11 +274,20 @@ class Context:
                         t.regions.cap)
 
     def run_until(self, t_us: int) -> None:
-        """Monitor whole aggregation intervals while they fit before ``t_us``, then run the
-        guest to ``t_us`` (the next interval starts there)."""
-        while self.guest.now_us + (self.next_aggregation - self.passed) * self.attrs.sample_us <= t_us:
+        """Run the guest to ``t_us`` under monitoring, taking every sample that fits.
+
+        Whole aggregation intervals run first (each ends with kdamond's aggregation step), then
+        the whole sampling intervals of the current one that fit before ``t_us``; the rest (less
+        than one sampling interval) runs unsampled, so whatever happens at ``t_us`` is on time.
+        """
+        g = self.guest
+        while g.now_us + (self.next_aggregation - self.passed) * self.attrs.sample_us <= t_us:
             self.step()
-        self.guest.run_until(max(t_us, self.guest.now_us))
+        k = max(0, t_us - g.now_us) // self.attrs.sample_us
+        if k > 0:   # part of an aggregation interval; step() samples the rest later
+            self._sample(k)
+            g.sync_psi()
+        g.run_until(max(t_us, g.now_us))
 
     def set_attrs(self, attrs: Attrs) -> None:
         """``damon_set_attrs``: validate whole, convert the results (damon_update_monitoring_result,
