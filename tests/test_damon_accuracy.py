@@ -157,7 +157,7 @@ def test_bad_parameters_are_refused():
     with pytest.raises(ConfigError):
         AccuracyTracker(sample_pages=0)
     g, p, _ = hot_cold_idle(size="256 MiB")
-    ctx = Context(g, "fvaddr", [Target(ranges=[(0, 64 * MIB)])])
+    ctx = Context(g, "fvaddr", [Target(process=p, ranges=[(p.vmas[0].start, p.vmas[0].end)])])
     with pytest.raises(ConfigError):
         AccuracyTracker().attach(ctx)
 
