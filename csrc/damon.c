@@ -359,17 +359,15 @@ int acma_three_regions(const uint64_t *vstart, const uint64_t *vend, uint32_t n,
 	return 0;
 }
 
-/* The page a sampling address lands on: a pfn, or NIL when nothing is mapped there. */
-static uint32_t sample_pfn(const acma_mem *m, uint32_t ops, const acma_damon_target *t, uint64_t addr)
-{
-	if (ops == ACMA_OPS_PADDR) {
-		uint64_t pfn = addr >> 12;
+/* The page a sampling address lands on, in two steps so a batch of regions can have its
+ * memory loads in flight together: vaddr first finds the global virtual page (its pte is then
+ * prefetched), paddr the pfn itself. NIL64: nothing mapped there. */
+#define NIL64 UINT64_MAX
 
-		if (pfn >= m->cfg.nr_pages)
-			return NIL;
-		/* paddr samples only folios on an LRU (damon_get_folio) */
-		return (m->pg[pfn].state == ACMA_PS_ANON || m->pg[pfn].state == ACMA_PS_FILE) ? (uint32_t)pfn : NIL;
-	}
+static uint64_t sample_key(const acma_mem *m, uint32_t ops, const acma_damon_target *t, uint64_t addr)
+{
+	if (ops == ACMA_OPS_PADDR)
+		return (addr >> 12) < m->cfg.nr_pages ? addr >> 12 : NIL64;
 	uint32_t lo = 0, hi = t->nr_vmas;
 
 	while (hi - lo > 1) {
@@ -381,11 +379,35 @@ static uint32_t sample_pfn(const acma_mem *m, uint32_t ops, const acma_damon_tar
 			hi = mid;
 	}
 	if (!t->nr_vmas || addr < t->vma_start[lo] || addr >= t->vma_end[lo])
-		return NIL;
+		return NIL64;
 	uint64_t g = t->vma_gbase[lo] + ((addr - t->vma_start[lo]) >> 12);
-	uint32_t p = g < m->nr_gvpn ? m->pte[g] : PTE_UNALLOC;
 
-	return pte_present(p) ? p : NIL;
+	return g < m->nr_gvpn ? g : NIL64;
+}
+
+/* keys -> pfns of pages DAMON may sample (paddr: only folios on an LRU, damon_get_folio),
+ * with every load of a pass issued before the next pass needs it */
+static void keys_to_pfns(const acma_mem *m, uint32_t ops, const uint64_t *key, uint32_t *pfn, uint64_t n)
+{
+	if (ops != ACMA_OPS_PADDR) {
+		for (uint64_t i = 0; i < n; i++)
+			if (key[i] != NIL64)
+				__builtin_prefetch(&m->pte[key[i]]);
+		for (uint64_t i = 0; i < n; i++) {
+			uint32_t p = key[i] != NIL64 ? m->pte[key[i]] : PTE_UNALLOC;
+
+			pfn[i] = pte_present(p) ? p : NIL;
+		}
+	} else {
+		for (uint64_t i = 0; i < n; i++)
+			pfn[i] = key[i] != NIL64 ? (uint32_t)key[i] : NIL;
+	}
+	for (uint64_t i = 0; i < n; i++)
+		if (pfn[i] != NIL)
+			__builtin_prefetch(&m->pg[pfn[i]]);
+	for (uint64_t i = 0; i < n; i++)
+		if (pfn[i] != NIL && m->pg[pfn[i]].state != ACMA_PS_ANON && m->pg[pfn[i]].state != ACMA_PS_FILE)
+			pfn[i] = NIL;
 }
 
 /*
@@ -397,7 +419,9 @@ static uint32_t sample_pfn(const acma_mem *m, uint32_t ops, const acma_damon_tar
 int acma_damon_sample(acma_mem *m, uint32_t ops, const acma_damon_target *targets, uint32_t ntargets,
 		      uint64_t sample_us, uint32_t nr_samples, uint64_t *rng, uint32_t *max_nr)
 {
-	int err;
+	uint64_t most = 0, *key;
+	uint32_t *pfn;
+	int err = 0;
 
 	if (ops > ACMA_OPS_PADDR || !sample_us)
 		return ACMA_EINVAL;
@@ -407,34 +431,47 @@ int acma_damon_sample(acma_mem *m, uint32_t ops, const acma_damon_target *target
 		for (uint32_t v = 1; v < targets[ti].nr_vmas; v++)
 			if (targets[ti].vma_start[v] < targets[ti].vma_end[v - 1])
 				return ACMA_EINVAL;
+		if (targets[ti].regions->n > most)
+			most = targets[ti].regions->n;
 	}
-	for (uint32_t s = 0; s < nr_samples; s++) {
+	key = malloc((most + 1) * ntargets * sizeof(*key));
+	pfn = malloc((most + 1) * ntargets * sizeof(*pfn));
+	if (!key || !pfn) {
+		free(key);
+		free(pfn);
+		return ACMA_ENOMEM;
+	}
+	for (uint32_t s = 0; s < nr_samples && !err; s++) {
 		for (uint32_t ti = 0; ti < ntargets; ti++) {
 			acma_regions *r = targets[ti].regions;
+			uint64_t *k = key + ti * (most + 1);
+			uint32_t *f = pfn + ti * (most + 1);
 
 			for (uint64_t i = 0; i < r->n; i++) {
-				uint64_t addr = damon_rand(rng, r->start[i], r->end[i]);
-				uint32_t pfn = sample_pfn(m, ops, &targets[ti], addr);
-
-				r->sampling_addr[i] = addr;
-				if (pfn != NIL)
-					page_young(m, pfn, 1);
+				r->sampling_addr[i] = damon_rand(rng, r->start[i], r->end[i]);
+				k[i] = sample_key(m, ops, &targets[ti], r->sampling_addr[i]);
 			}
+			keys_to_pfns(m, ops, k, f, r->n);
+			for (uint64_t i = 0; i < r->n; i++)
+				if (f[i] != NIL)
+					page_young(m, f[i], 1);
 		}
 		err = acma_run(m, m->now + sample_us);
-		if (err)
-			return err;
-		for (uint32_t ti = 0; ti < ntargets; ti++) {
+		for (uint32_t ti = 0; ti < ntargets && !err; ti++) {
 			acma_regions *r = targets[ti].regions;
+			uint64_t *k = key + ti * (most + 1);
+			uint32_t *f = pfn + ti * (most + 1);
 
-			for (uint64_t i = 0; i < r->n; i++) {
-				uint32_t pfn = sample_pfn(m, ops, &targets[ti], r->sampling_addr[i]);
-
-				if (pfn != NIL && page_young(m, pfn, 0))
+			keys_to_pfns(m, ops, k, f, r->n);   /* faults and reclaim may have moved pages */
+			for (uint64_t i = 0; i < r->n; i++)
+				if (f[i] != NIL && page_young(m, f[i], 0))
 					r->nr_accesses[i]++;
-			}
 		}
 	}
+	free(key);
+	free(pfn);
+	if (err)
+		return err;
 	*max_nr = 0;
 	for (uint32_t ti = 0; ti < ntargets; ti++)
 		for (uint64_t i = 0; i < targets[ti].regions->n; i++)

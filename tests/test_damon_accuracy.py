@@ -157,9 +157,29 @@ def test_bad_parameters_are_refused():
     with pytest.raises(ConfigError):
         AccuracyTracker(sample_pages=0)
     g, p, _ = hot_cold_idle(size="256 MiB")
-    ctx = Context(g, "fvaddr", [Target(process=p, ranges=[(p.vmas[0].start, p.vmas[0].end)])])
+    snap = Snapshot.from_regions(0, 100_000, [(p.vmas[0].start, p.vmas[0].end, 1, 0)])
     with pytest.raises(ConfigError):
-        AccuracyTracker().attach(ctx)
+        AccuracyTracker().evaluate_snapshot(g, "paddr", Target(process=p), snap, 5_000)
+    with pytest.raises(ConfigError):
+        AccuracyTracker().evaluate_snapshot(g, "vaddr", Target(process=p), snap, 0)
+    ctx = Context(g, "vaddr", [Target(process=p)])
+    tr = AccuracyTracker().attach(ctx)
+    with pytest.raises(ConfigError):
+        tr.attach(ctx)
+
+
+def test_fvaddr_scores_only_the_fixed_ranges():
+    g, p, (hot, idle, cold) = hot_cold_idle(size="512 MiB")
+    half = hot.start + 16 * MIB
+    ctx = Context(g, "fvaddr", [Target(process=p, ranges=[(half, hot.end), (idle.start, cold.end)])],
+                  Attrs(min_nr_regions=10, max_nr_regions=100))
+    tr = AccuracyTracker().attach(ctx)
+    ctx.run_until(2_000_000)
+    w = tr.windows[-1]
+    assert w.pages == (16 * MIB + idle.npages * P + cold.npages * P) // P
+    assert w.hot_tp + w.hot_fn == 16 * MIB // P                # half of the hot VMA is in range
+    s = tr.summary(since_us=500_000)
+    assert min(s.hot_precision, s.hot_recall) > 0.97 and s.wss_error_median < 0.05
 
 
 def _run(seed, thres, sample_pages, intervals, max_nr):

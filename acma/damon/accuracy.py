@@ -44,6 +44,7 @@ __all__ = ["AccuracyTracker", "WindowAccuracy", "AccuracySummary", "HOT_THRESHOL
 # half of the samples find it accessed (DAMON_LRU_SORT's default hot_thres_access_freq, 500 per
 # mille, uses the same cut).
 HOT_THRESHOLD = 0.5
+OPS = ("vaddr", "fvaddr", "paddr")
 # the smallest per-VMA page sample when the realised working set is estimated from a subset
 MIN_VMA_SAMPLE = 64
 
@@ -154,8 +155,8 @@ class AccuracyTracker:
     window) is at least this, for DAMON (its region's nr_accesses) and for the truth (expected
     accessed samples) alike. ``sample_pages``: None computes the realised working set over
     every page; a number estimates it from a fixed random subset of about that many pages per
-    target (chosen from ``seed``). Results accumulate in ``windows``; ``seconds`` is the wall
-    time spent scoring (to tell it apart from DAMON's own cost).
+    target (chosen from ``seed``). Results accumulate in ``windows``; ``seconds`` and
+    ``cpu_seconds`` are the wall and CPU time spent scoring (to tell it apart from DAMON's cost).
     """
 
     def __init__(self, hot_threshold: float = HOT_THRESHOLD, sample_pages: int | None = None, seed: int = 0):
@@ -172,6 +173,7 @@ class AccuracyTracker:
         self.seed = seed
         self.windows: list[WindowAccuracy] = []
         self.seconds = 0.0
+        self.cpu_seconds = 0.0
         self._ctx = None
         self._passed = 0
         self._draws: dict = {}
@@ -181,8 +183,8 @@ class AccuracyTracker:
     # --- attaching to a context
     def attach(self, ctx) -> "AccuracyTracker":
         """Score each of ``ctx``'s windows from now on (an after-aggregation hook)."""
-        if ctx.ops not in ("vaddr", "paddr"):
-            raise ConfigError("ctx.ops", ctx.ops, "vaddr or paddr (fvaddr has no accuracy model yet)")
+        if ctx.ops not in OPS:
+            raise ConfigError("ctx.ops", ctx.ops, f"one of {OPS}")
         if self._ctx is not None:
             raise ConfigError("ctx", ctx, "a tracker attaches to one context")
         self._ctx, self._passed = ctx, ctx.passed
@@ -190,7 +192,7 @@ class AccuracyTracker:
         return self
 
     def __call__(self, ctx) -> None:
-        t = time.perf_counter()
+        t, c = time.perf_counter(), time.process_time()
         n = ctx.passed - self._passed
         self._passed = ctx.passed
         if n > 0:
@@ -199,6 +201,7 @@ class AccuracyTracker:
                 self.windows.append(self._evaluate(ctx.guest, ctx.ops, tg, i, r.start, r.end, r.nr_accesses,
                                                    ctx.guest.now_us, n, ctx.attrs.sample_us))
         self.seconds += time.perf_counter() - t
+        self.cpu_seconds += time.process_time() - c
 
     def evaluate_snapshot(self, guest, ops: str, target, snapshot: Snapshot, sample_us: int,
                           target_index: int = 0) -> WindowAccuracy:
@@ -207,8 +210,12 @@ class AccuracyTracker:
         The truth is the same realisation, but the VMAs' in-use sizes are today's: exact when
         no VMA was resized after the snapshot was taken.
         """
-        if ops not in ("vaddr", "paddr"):
-            raise ConfigError("ops", ops, "vaddr or paddr")
+        if ops not in OPS:
+            raise ConfigError("ops", ops, f"one of {OPS}")
+        if ops != "paddr" and getattr(target, "process", None) is None:
+            raise ConfigError("target.process", None, f"a guest Process for {ops}")
+        if ops != "vaddr" and not getattr(target, "ranges", None):
+            raise ConfigError("target.ranges", None, f"address ranges for {ops}")
         if isinstance(sample_us, bool) or not isinstance(sample_us, int) or sample_us < 1:
             raise ConfigError("sample_us", sample_us, "a sampling interval >= 1 us")
         n = max(1, round((snapshot.end_us - snapshot.start_us) / sample_us))
@@ -248,6 +255,8 @@ class AccuracyTracker:
         t0 = max(0, t1 - n * s)
         if ops == "vaddr":
             acc = self._vaddr(guest, target, starts, ends, nrs, t0, t1, n, s)
+        elif ops == "fvaddr":
+            acc = self._vaddr(guest, target, starts, ends, nrs, t0, t1, n, s, clip=sorted(target.ranges))
         else:
             acc = self._paddr(guest, target, index, starts, ends, nrs, t0, t1, n, s)
         est = int(np.round((ends - starts)[nrs >= 1].sum()))
@@ -316,58 +325,69 @@ class AccuracyTracker:
             since[:] = x0
         return (x1 > x0) & (nxt <= x1)
 
-    def _vaddr(self, guest, target, starts, ends, nrs, t0, t1, n, s):
+    def _vaddr(self, guest, target, starts, ends, nrs, t0, t1, n, s, clip=None):
+        """vaddr (and fvaddr, whose fixed ``clip`` ranges bound the evaluated pages)."""
         thr = self.hot_threshold * n
         est_hot = nrs >= thr
-        vmas = [v for v in target.process.vmas if not self._is_explicit(guest, v)]
-        total_npages = max(1, sum(v.npages for v in vmas))
-        pages = true_b = exp_b = est_in = missed = tp = fp = fn = tn = heat = 0.0
-        for v in vmas:
-            nalloc = v.info()["nalloc"]
-            if not nalloc:
+        pieces = []                     # (vma, first page, end page): in-use pages to score
+        for v in target.process.vmas:
+            if self._is_explicit(guest, v):
                 continue
-            x0, x1, e = self._vma_model(v, t0, t1, n, s)
-            hot = e >= thr
-            a, b = float(v.start), float(v.start + nalloc * PAGE_SIZE)
+            nalloc = v.info()["nalloc"]
+            if clip is None:
+                pieces += [(v, 0, nalloc)] if nalloc else []
+                continue
+            for rs, re_ in clip:
+                lo = max(0, (rs - v.start) // PAGE_SIZE)
+                hi = min(nalloc, -(-(re_ - v.start) // PAGE_SIZE))
+                if hi > lo:
+                    pieces.append((v, lo, hi))
+        total = max(1, sum(hi - lo for _, lo, hi in pieces))
+        pages = true_b = exp_b = est_in = missed = tp = fp = fn = tn = heat = 0.0
+        models = {}
+        for v, lo, hi in pieces:
+            if v.id not in models:
+                models[v.id] = self._vma_model(v, t0, t1, n, s)
+            x0, x1, e = models[v.id]
+            npg = hi - lo
+            a, b = float(v.start + lo * PAGE_SIZE), float(v.start + hi * PAGE_SIZE)
             i0, i1 = np.searchsorted(ends, a, "right"), np.searchsorted(starts, b, "left")
             ov = np.clip(np.minimum(ends[i0:i1], b) - np.maximum(starts[i0:i1], a), 0.0, None) / PAGE_SIZE
             nr, eh = nrs[i0:i1], est_hot[i0:i1]
-            bare = max(0.0, nalloc - float(ov.sum()))     # pages no region covers: nr_accesses 0
-            pages += nalloc
+            bare = max(0.0, npg - float(ov.sum()))        # pages no region covers: nr_accesses 0
+            pages += npg
             heat += float((ov * np.abs(nr - e)).sum()) + bare * e
             est_in += float(ov[nr >= 1].sum()) * PAGE_SIZE
             on = float(ov[eh].sum())
-            off = nalloc - on
-            if hot:
-                tp, fn = tp + on, fn + off
+            if e >= thr:
+                tp, fn = tp + on, fn + npg - on
             else:
-                fp, tn = fp + on, tn + off
-            exp_b += nalloc * -math.expm1(-max(0.0, x1 - x0)) * PAGE_SIZE
-            touched, unseen = self._vma_true_pages(guest, v, nalloc, x0, x1, t0, t1, total_npages,
-                                                   starts, ends, nrs)
+                fp, tn = fp + on, tn + npg - on
+            exp_b += npg * -math.expm1(-max(0.0, x1 - x0)) * PAGE_SIZE
+            touched, unseen = self._true_pages(guest, v, lo, hi, x0, x1, t0, t1, total, starts, ends, nrs)
             true_b += touched * PAGE_SIZE
             missed += unseen * PAGE_SIZE
         return pages, true_b, exp_b, est_in, missed, tp, fp, fn, tn, heat
 
-    def _vma_true_pages(self, guest, v, nalloc, x0, x1, t0, t1, total_npages, starts, ends, nrs):
-        """(pages touched in the window, of which on pages DAMON put in a region with
-        nr_accesses 0 or in no region): exact, or estimated from the VMA's page sample."""
+    def _true_pages(self, guest, v, lo, hi, x0, x1, t0, t1, total, starts, ends, nrs):
+        """(pages of [lo, hi) touched in the window, of which on pages that DAMON put in a region
+        with nr_accesses 0 or in no region): exact, or estimated from a fixed page sample."""
         if x1 <= x0:
             return 0.0, 0.0
+        npg = hi - lo
         if self.sample_pages is None:
-            hit = v.truth_accessed(t0, t1)[:nalloc]
-            offs, weight = np.flatnonzero(hit), 1.0
+            offs, weight = lo + np.flatnonzero(v.truth_accessed(t0, t1)[lo:hi]), 1.0
         else:
-            k = max(MIN_VMA_SAMPLE, -(-self.sample_pages * v.npages // total_npages))
-            if nalloc <= k:
-                offs, weight = np.arange(nalloc, dtype=np.uint64), 1.0
+            k = max(MIN_VMA_SAMPLE, -(-self.sample_pages * npg // total))
+            if npg <= k:
+                offs, weight = np.arange(lo, hi, dtype=np.uint64), 1.0
             else:
-                offs = (self._draw(guest, 0, v.id, k) * nalloc).astype(np.uint64)
-                weight = nalloc / k
-            key = (id(guest), v.id)
+                offs = lo + (self._draw(guest, 0, v.id, k) * npg).astype(np.uint64)
+                weight = npg / k
+            key = (id(guest), v.id, lo)
             memo = self._memo.get(key)
-            if memo is None or memo[0] != (nalloc, len(offs)):
-                memo = ((nalloc, len(offs)), np.full(len(offs), -1.0), np.full(len(offs), np.inf))
+            if memo is None or memo[0] != (hi, len(offs)):
+                memo = ((hi, len(offs)), np.full(len(offs), -1.0), np.full(len(offs), np.inf))
                 self._memo[key] = memo
             _, nxt, since = memo
             hit = self._touched(guest, offs + np.uint64(v.gbase), np.full(len(offs), x0), np.full(len(offs), x1),
