@@ -1,17 +1,26 @@
 #!/usr/bin/env bash
 # CI job 2: the C core built with AddressSanitizer and UndefinedBehaviorSanitizer, and the
-# default test suite run against that build. Any sanitizer report fails the job.
+# default test suite (fuzz tests included) run against that build. Any sanitizer report fails
+# the job.
 #
 # The build happens in place in a temporary copy of the checkout, so the installed package
 # (job 1) and the checkout itself are left alone. The interpreter is not instrumented, so
-# gcc's ASan runtime is preloaded; leak detection is off because CPython keeps memory until
-# exit by design. UBSan halts on the first report; ASan always does.
+# gcc's ASan runtime is preloaded. Settings:
+#   detect_leaks=0               CPython keeps memory until exit by design
+#   allocator_may_return_null=1  an impossible allocation returns NULL, as with glibc, so acma's
+#                                MemoryError / ACMA_ENOMEM paths run instead of an ASan abort
+#   halt_on_error, abort_on_error  the first report (ASan or UBSan) ends the run with SIGABRT,
+#                                which pytest cannot catch: its exit status is then 134
+#   -fsanitize=float-cast-overflow  not part of -fsanitize=undefined in gcc; added here (CFLAGS)
+# pytest runs with --capture=sys so a report written to fd 2 reaches the log, not a capture
+# file that dies with the process.
 #
 # Usage: .ci/sanitize.sh [extra pytest arguments]    (PYTHON selects the interpreter)
 set -euo pipefail
 
 SRC="$(cd "$(dirname "$0")/.." && pwd)"
 PY="${PYTHON:-python3}"
+START=$SECONDS
 
 LIBASAN="$(gcc -print-file-name=libasan.so)"
 if [ ! -e "$LIBASAN" ]; then
@@ -31,13 +40,12 @@ tar -C "$SRC" -cf - \
     . | tar -C "$WORK" -xf -
 
 cd "$WORK"
-echo "sanitize: building the C core with -fsanitize=address,undefined in $WORK"
-ACMA_SANITIZE=1 "$PY" build_ffi.py
+echo "sanitize: building the C core with -fsanitize=address,undefined,float-cast-overflow in $WORK"
+CFLAGS="${CFLAGS:+$CFLAGS }-fsanitize=float-cast-overflow" ACMA_SANITIZE=1 "$PY" build_ffi.py
 
 export PYTHONPATH="$WORK${PYTHONPATH:+:$PYTHONPATH}"
 export PYTHONDONTWRITEBYTECODE=1
-# abort_on_error: a report ends the process with SIGABRT, which pytest cannot swallow.
-export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:halt_on_error=1:detect_stack_use_after_return=1"
+export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:abort_on_error=1:detect_stack_use_after_return=1"
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 
 # The suite must import this build, instrumented, not an installed acma.
@@ -51,11 +59,21 @@ import acma._acma_core as ext
 so = Path(ext.__file__).resolve()
 if not so.is_relative_to(Path(sys.argv[1]).resolve()):
     sys.exit(f"sanitize: imported {so}, not the sanitizer build in {sys.argv[1]}")
-if b"__asan_report" not in so.read_bytes() or b"__ubsan_handle" not in so.read_bytes():
-    sys.exit(f"sanitize: {so} is not instrumented with ASan and UBSan")
+data = so.read_bytes()
+for symbol in (b"__asan_report", b"__ubsan_handle", b"__ubsan_handle_float_cast_overflow"):
+    if symbol not in data:
+        sys.exit(f"sanitize: {so} is not instrumented ({symbol.decode()} missing)")
 print(f"sanitize: testing {so}")
 EOF
 
-# A report aborts the interpreter: pytest's exit status is then non-zero (134), so the job fails.
-LD_PRELOAD="$LIBASAN" "$PY" -m pytest tests -q -p no:cacheprovider "$@"
-echo "sanitize: no sanitizer report"
+status=0
+LD_PRELOAD="$LIBASAN" "$PY" -m pytest tests -q -p no:cacheprovider --capture=sys "$@" || status=$?
+if [ "$status" -ne 0 ]; then
+    if [ "$status" -ge 128 ]; then
+        echo "sanitize: FAILED: the interpreter died with signal $((status - 128)) (a sanitizer report above)" >&2
+    else
+        echo "sanitize: FAILED: pytest exit status $status" >&2
+    fi
+    exit "$status"
+fi
+echo "sanitize: passed, no sanitizer report ($((SECONDS - START)) s)"

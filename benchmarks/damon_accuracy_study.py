@@ -6,7 +6,7 @@ guest, scores every aggregation window against the ground truth with
 :class:`acma.damon.accuracy.AccuracyTracker`, and prints a markdown table (the one in
 docs/damon-accuracy.md). A script, not a pytest benchmark:
 
-    PYTHONPATH=. python benchmarks/damon_accuracy_study.py              # the full grid, ~15 min
+    PYTHONPATH=. python benchmarks/damon_accuracy_study.py              # the full grid, ~7 min on 2 cores
     PYTHONPATH=. python benchmarks/damon_accuracy_study.py --quick      # a small smoke run
 
 Workload shapes (one process, its VMAs, rates in touches per page per second):

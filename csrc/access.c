@@ -121,6 +121,38 @@ int page_young(acma_mem *m, uint32_t pfn, int clear)
 	return young;
 }
 
+/* folio_referenced for reclaim: the accessed bit (cleared), or page_idle's PG_young that a
+ * DAMON mkold left; either clears PG_idle. */
+int page_referenced(acma_mem *m, uint32_t pfn)
+{
+	struct page *p = &m->pg[pfn];
+	int young = page_young(m, pfn, 1);
+
+	if (p->flags2 & PG2_YOUNG) {
+		young = 1;
+		p->flags2 &= (uint8_t)~PG2_YOUNG;
+	}
+	if (young)
+		p->flags2 &= (uint8_t)~PG2_IDLE;
+	return young;
+}
+
+/* damon_va_mkold / damon_pa_mkold: clear the accessed bit, keep what it said in PG_young
+ * (so reclaim still sees the access), and mark the folio idle. */
+void damon_mkold(acma_mem *m, uint32_t pfn)
+{
+	if (page_young(m, pfn, 1))
+		m->pg[pfn].flags2 |= PG2_YOUNG;
+	m->pg[pfn].flags2 |= PG2_IDLE;
+}
+
+/* damon_va_young / damon_pa_young: accessed if the bit is set again, or if something (reclaim
+ * finding it referenced) cleared PG_idle since the mkold. */
+int damon_young(acma_mem *m, uint32_t pfn)
+{
+	return page_young(m, pfn, 0) || !(m->pg[pfn].flags2 & PG2_IDLE);
+}
+
 int acma_young_pfns(acma_mem *m, const uint32_t *pfns, uint64_t n, uint8_t *out, uint32_t clear)
 {
 	for (uint64_t i = 0; i < n; i++)
@@ -154,8 +186,14 @@ int acma_idle_bitmap(acma_mem *m, uint64_t pfn_start, uint64_t npages, uint64_t 
 		uint32_t pfn = (uint32_t)(pfn_start + i);
 		uint8_t s = m->pg[pfn].state;
 
-		if ((s == ACMA_PS_ANON || s == ACMA_PS_FILE) && !page_young(m, pfn, 1))
+		if (s != ACMA_PS_ANON && s != ACMA_PS_FILE)
+			continue;
+		/* read: page_idle_clear_pte_refs, then the PG_idle bit; write: set it again */
+		if (page_young(m, pfn, 1))
+			m->pg[pfn].flags2 = (uint8_t)((m->pg[pfn].flags2 | PG2_YOUNG) & ~PG2_IDLE);
+		if (m->pg[pfn].flags2 & PG2_IDLE)
 			bitmap[i >> 6] |= 1ull << (i & 63);
+		m->pg[pfn].flags2 |= PG2_IDLE;
 	}
 	return 0;
 }

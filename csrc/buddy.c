@@ -95,7 +95,7 @@ static void take_pages(acma_mem *m, uint32_t pfn, uint32_t order)
 	z->free -= n;
 	for (uint32_t i = pfn; i < pfn + n; i++) {
 		m->pb_free[i >> ACMA_PAGEBLOCK_ORDER]--;
-		m->pg[i].flags = 0;
+		m->pg[i].flags = m->pg[i].flags2 = 0;
 	}
 	set_used_state(m, pfn, n, ACMA_PS_FREE, ACMA_PS_DRIVER);
 	m->counters[ACMA_C_PGALLOC] += n;
@@ -232,7 +232,7 @@ void buddy_free(acma_mem *m, uint32_t pfn, uint32_t order, int to_tail)
 	set_used_state(m, pfn, n, ACMA_PS_DRIVER, ACMA_PS_FREE);
 	for (uint32_t i = pfn; i < pfn + n; i++) {
 		m->pb_free[i >> ACMA_PAGEBLOCK_ORDER]++;
-		m->pg[i].flags = 0;
+		m->pg[i].flags = m->pg[i].flags2 = 0;
 		m->pg[i].owner = NIL;
 	}
 	m->counters[ACMA_C_PGFREE] += n;

@@ -454,7 +454,7 @@ int acma_damon_sample(acma_mem *m, uint32_t ops, const acma_damon_target *target
 			keys_to_pfns(m, ops, k, f, r->n);
 			for (uint64_t i = 0; i < r->n; i++)
 				if (f[i] != NIL)
-					page_young(m, f[i], 1);
+					damon_mkold(m, f[i]);
 		}
 		err = acma_run(m, m->now + sample_us);
 		for (uint32_t ti = 0; ti < ntargets && !err; ti++) {
@@ -464,7 +464,7 @@ int acma_damon_sample(acma_mem *m, uint32_t ops, const acma_damon_target *target
 
 			keys_to_pfns(m, ops, k, f, r->n);   /* faults and reclaim may have moved pages */
 			for (uint64_t i = 0; i < r->n; i++)
-				if (f[i] != NIL && page_young(m, f[i], 0))
+				if (f[i] != NIL && damon_young(m, f[i]))
 					r->nr_accesses[i]++;
 		}
 	}

@@ -32,8 +32,12 @@ enum { NP_FRESH = 0, NP_SWAPPED = 1, NP_FILE = 2 };
 struct page {
 	uint64_t last_clear;
 	uint32_t owner, prev, next;
-	uint8_t state, flags, order, pad;
+	uint8_t state, flags, order, flags2;
 };
+
+/* flags2: page_idle's two folio flags, which keep DAMON and reclaim from hiding accesses
+ * from each other (mm/page_idle.c, mm/rmap.c folio_referenced_one) */
+enum { PG2_YOUNG = 1, PG2_IDLE = 2 };
 
 struct list {                   /* an intrusive doubly linked list over page indices */
 	uint32_t head, tail;
@@ -155,6 +159,9 @@ void wake_kswapd_if_needed(acma_mem *m);
 struct vma *vma_of(const acma_mem *m, uint64_t gvpn, uint32_t *id);
 double vma_lambda(const struct vma *v, uint64_t t);
 int page_young(acma_mem *m, uint32_t pfn, int clear);
+int page_referenced(acma_mem *m, uint32_t pfn);
+void damon_mkold(acma_mem *m, uint32_t pfn);
+int damon_young(acma_mem *m, uint32_t pfn);
 double first_arrival_after(uint64_t seed, uint64_t gvpn, double x);
 
 /* VMAs (vma.c) */

@@ -386,6 +386,7 @@ int acma_migrate_page(acma_mem *m, uint32_t pfn, uint32_t *new_pfn)
 
 	set_used_state(m, np, 1, ACMA_PS_DRIVER, s);
 	m->pg[np].flags = m->pg[pfn].flags;
+	m->pg[np].flags2 = m->pg[pfn].flags2;
 	m->pg[np].owner = m->pg[pfn].owner;
 	m->pg[np].last_clear = m->pg[pfn].last_clear;
 	m->pte[m->pg[pfn].owner] = np;

@@ -51,7 +51,7 @@ static void shrink_active(acma_mem *m, uint32_t nid, int file, uint64_t nr)
 		uint32_t pfn = act->tail;
 
 		list_del(m, act, pfn);
-		page_young(m, pfn, 1);
+		page_referenced(m, pfn);
 		m->pg[pfn].flags = (uint8_t)((m->pg[pfn].flags & ~ACMA_PG_ACTIVE) | ACMA_PG_WORKINGSET);
 		list_add_head(m, inact, pfn);
 		m->counters[ACMA_C_PGDEACTIVATE]++;
@@ -78,7 +78,7 @@ static uint64_t shrink_inactive(acma_mem *m, uint32_t nid, int file, uint64_t nr
 
 	while (nr-- && inact->tail != NIL && done < want) {
 		uint32_t pfn = inact->tail;
-		int young = page_young(m, pfn, 1);
+		int young = page_referenced(m, pfn);
 		int ref = m->pg[pfn].flags & ACMA_PG_REFERENCED;
 
 		m->counters[kswapd ? ACMA_C_PGSCAN_KSWAPD : ACMA_C_PGSCAN_DIRECT]++;

@@ -434,6 +434,7 @@ static int fault(acma_mem *m, struct vma *v, uint64_t g, int write)
 	m->pg[pfn].owner = (uint32_t)g;
 	m->pte[g] = pfn;
 	m->pg[pfn].flags = ACMA_PG_YOUNG | (write ? ACMA_PG_DIRTY : 0);
+	m->pg[pfn].flags2 = 0;
 	m->pg[pfn].last_clear = m->now;
 	v->nr_present++;
 	m->counters[ACMA_C_PGFAULT]++;

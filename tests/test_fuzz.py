@@ -83,9 +83,6 @@ KNOWN_BUGS = {
     "(cffi's from_buffer does not require a writable buffer), even into an immutable bytes object",
     "trace_arrays_shared": "acma/_core.py CoreMem.set_trace checks the arrays, then C keeps "
     "pointers into the caller's still-writable arrays: changing them later reads out of bounds",
-    "lambda_overflow": "csrc/access.c first_arrival_after: (uint64_t)x is undefined for x >= 2**64 "
-    "and the loop then never ends; reachable as Guest.run_until(2**64 - 1) with a rate >= 1e6 Hz, "
-    "then Vma.resize (grow); for 2**53 <= x < 2**64 it runs up to ulp(x)/2 iterations",
     "core_init_unchecked": "acma/_core.py CoreMem.__init__: block_pages=0 raises ZeroDivisionError, "
     "numpy-integer sizes raise OverflowError (nr_pages // np.uint8(255)), "
     "costs that is not a dict of known names raises AttributeError, cost values are not checked "
@@ -107,9 +104,6 @@ KNOWN_BUGS = {
     "bounds for int8'); pages(start) computes nr_pages - start the same way",
     "regions_coerce": "acma/damon/regions.py Regions.from_ranges and set_ranges store the ranges "
     "with numpy's uint64 conversion: a negative or >= 2**64 bound raises OverflowError",
-    "intervals_goal_unchecked": "acma/damon/context.py Attrs.validate never checks the IntervalsGoal "
-    "fields' types or signs (only min <= sample <= max when aggrs is truthy): IntervalsGoal(aggrs=None) "
-    "passes, then Context() raises TypeError; aggrs=-1 or access_bp='x' are accepted",
     "young_pfns_coerce": "acma/mm/guest.py Guest.young_pfns: np.ascontiguousarray(pfns, uint32) raises "
     "OverflowError for Python ints outside uint32 and silently wraps numpy ints (2**32 + 5 -> pfn 5)",
     "snapshot_next_us": "csrc/snapshot.c acma_mem_load takes each VMA's next_us from the blob and "
@@ -203,14 +197,6 @@ def _int_like(x) -> bool:
 def _float_overflows(x) -> bool:
     """float(x) would raise OverflowError (an int too large for a double)."""
     return _int_like(x) and abs(int(x)) >= 2**1023
-
-
-def _as_float(x):
-    """float(x) if it has one, else None."""
-    try:
-        return float(x)
-    except (TypeError, ValueError, OverflowError):
-        return None
 
 
 def mostly(plausible, weight: int = 2):
@@ -704,7 +690,6 @@ test_costs, test_costs_long = twin(
 # --------------------------------------------------------------------------- CoreMem, method by method
 
 RUN_TOUCH_BUDGET = 20_000      # expected synthetic touches one fuzzed run() may simulate
-MAX_LAMBDA = 2.0**52           # the access model's exact range (see KNOWN_BUGS["lambda_overflow"])
 MAX_FUZZ_VMA_PAGES = 1 << 16   # a VMA costs 16 host bytes a page and one hash per page to create
 MAX_FUZZ_ALLOC_BYTES = 64 * MIB
 
@@ -872,7 +857,7 @@ class CoreFuzzer:
         return out
 
     def clamp_run(self, t):
-        """Keep run(t) to RUN_TOUCH_BUDGET expected touches and the access model's exact range."""
+        """Keep run(t) to RUN_TOUCH_BUDGET expected synthetic touches."""
         if not _int_like(t) or not self.core.now <= int(t) <= U64_MAX:
             return t
         now, t = self.core.now, int(t)
@@ -880,9 +865,6 @@ class CoreFuzzer:
         limit = U64_MAX - now
         if speed > 0:
             limit = min(limit, int(RUN_TOUCH_BUDGET / speed))
-        for _, lam, rate, _ in self.rates():
-            if rate > 0:
-                limit = min(limit, max(0, int((MAX_LAMBDA - lam) / rate) - 1))
         return min(t, now + limit)
 
     def skip_reason(self, name: str, args: tuple) -> str | None:
@@ -1047,9 +1029,6 @@ test_core_init, test_core_init_long = twin(
 def _first_arrival(seed, gvpn, x):
     if bug("float_overflow"):
         assume(not _float_overflows(x))
-    if bug("lambda_overflow"):
-        fx = _as_float(x)
-        assume(fx is None or not MAX_LAMBDA <= fx < 1e300)
     ok, got = call(_core.first_arrival_after, seed, gvpn, x)
     if ok:
         fx = float(x)
@@ -1532,9 +1511,6 @@ test_three_regions, test_three_regions_long = twin(
 def _damon_context(ops, attrs, ranges, data):
     """A DAMON context over a small guest with wild attributes and ranges: refused with
     ConfigError, or it monitors and the guest stays consistent."""
-    if bug("intervals_goal_unchecked") and isinstance(attrs, Attrs) and isinstance(attrs.intervals_goal, IntervalsGoal):
-        g = attrs.intervals_goal
-        assume(all(_int_like(v) and 0 <= v < 2**63 for v in (g.access_bp, g.aggrs, g.min_sample_us, g.max_sample_us)))
     g = small_guest()
     p = g.spawn("app")
     for size in (1 * MIB, 2 * MIB, 512 * 1024):

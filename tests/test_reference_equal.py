@@ -439,6 +439,8 @@ class _YoungTracker:
                     lc[pfn] = old.last_clear[pfn]
         self.model = ra.YoungModel(self.seed, self.vmas, pg["state"], pg["flags"], pg["owner"], lc,
                                    self.g.now_us)
+        if old is not None and hasattr(old, "flags2"):   # page_idle's flags carry over too
+            self.model.flags2 = [f if lc[i] is not None else 0 for i, f in enumerate(old.flags2)]
         return self.model
 
     def assert_flags(self):

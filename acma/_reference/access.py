@@ -236,10 +236,19 @@ class YoungModel:
         return out
 
     def idle_bitmap(self, pfn_start: int, npages: int) -> list[int]:
-        """acma_idle_bitmap: bit i set for an idle mapped page; every mapped page is cleared."""
+        """acma_idle_bitmap, a page_idle read then write: a young page loses PG_idle and gains
+        PG_young; the bit is PG_idle; then every mapped page is marked idle again. flags2 (the
+        model's own, starting clear as on freshly faulted pages) holds PG_young 1, PG_idle 2."""
+        if not hasattr(self, "flags2"):
+            self.flags2 = [0] * len(self.state)
         words = [0] * ((npages + 63) // 64)
         for i in range(npages):
             pfn = pfn_start + i
-            if self.state[pfn] in (PS_ANON, PS_FILE) and not self.page_young(pfn, True):
+            if self.state[pfn] not in (PS_ANON, PS_FILE):
+                continue
+            if self.page_young(pfn, True):
+                self.flags2[pfn] = (self.flags2[pfn] | 1) & ~2
+            if self.flags2[pfn] & 2:
                 words[i >> 6] |= 1 << (i & 63)
+            self.flags2[pfn] |= 2
         return words

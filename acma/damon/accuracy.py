@@ -16,7 +16,7 @@ Poisson process (docs/access-model.md), so for each DAMON snapshot we can compar
 (attach it: it becomes an after-aggregation hook), or for snapshots read after the run.
 docs/damon-accuracy.md defines every number precisely and shows a study made with it.
 
-Cost. For vaddr the frequency metrics are exact and cost O(regions + VMAs) per window: every
+Cost. For vaddr (and fvaddr) the frequency metrics are exact and cost O(regions + VMAs) per window: every
 in-use page of a VMA has the same rate, so regions and VMAs are intersected as intervals. The
 realised working set is exact with ``sample_pages=None`` (one pass over the VMAs' pages in C,
 O(pages of the target)) or estimated from a fixed, seeded random subset of about
@@ -70,8 +70,8 @@ class WindowAccuracy:
     ``sample_us`` ending at ``end_us`` (so ``start_us = end_us - nr_samples * sample_us``).
     Sizes are bytes; page counts are floats because a page sample weighs each sampled page by
     the pages it stands for. "Evaluated pages" are the in-use pages of the target's synthetic
-    (rate-driven) VMAs; for paddr, the monitored physical pages mapped by such VMAs at the end
-    of the window.
+    (rate-driven) VMAs (for fvaddr, those inside the target's ranges); for paddr, the monitored
+    physical pages mapped by such VMAs at the end of the window.
     """
 
     target: int
@@ -226,9 +226,11 @@ class AccuracyTracker:
         return w
 
     # --- summaries
-    def summary(self, target: int = 0, since_us: int = 0) -> AccuracySummary:
-        """Windows of ``target`` that end after ``since_us`` (skip a warm-up with it)."""
-        ws = [w for w in self.windows if w.target == target and w.end_us > since_us]
+    def summary(self, target: int = 0, since_us: int = 0, until_us: int | None = None) -> AccuracySummary:
+        """Windows of ``target`` that end after ``since_us`` (skip a warm-up with it) and no
+        later than ``until_us``."""
+        ws = [w for w in self.windows if w.target == target and w.end_us > since_us
+              and (until_us is None or w.end_us <= until_us)]
         errs = np.array([w.wss_error for w in ws], dtype=np.float64)
         errs = errs[np.isfinite(errs)]
         scored = [w for w in ws if w.true_wss > 0]
