@@ -28,7 +28,7 @@ from .damon import Attrs, Context, Target
 from .damon.context import OPS
 from .errors import ConfigError
 from .io.damo_record import DamonRecord, write_record
-from .mm.guest import Guest, GuestConfig, Process
+from .mm.guest import GuestConfig, Process
 from .scenarios import demo_workload
 from .sim import Result, Simulation
 from .units import PAGE_SIZE

@@ -166,7 +166,6 @@ double first_arrival_after(uint64_t seed, uint64_t gvpn, double x);
 
 /* VMAs (vma.c) */
 void vma_update_next(acma_mem *m, struct vma *v);
-int heap_entry_live(const acma_mem *m, const struct vma *v, const struct heap_ent *e);
 int evict_page(acma_mem *m, uint32_t pfn, int to_swap);
 
 /* memory (mem.c) */

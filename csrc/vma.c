@@ -124,7 +124,7 @@ static struct heap_ent heap_pop(struct vma *v)
 }
 
 /* Does this entry still stand for a non-present page in use? (See the lazy deletion note.) */
-int heap_entry_live(const acma_mem *m, const struct vma *v, const struct heap_ent *e)
+static int heap_entry_live(const acma_mem *m, const struct vma *v, const struct heap_ent *e)
 {
 	uint32_t p;
 

@@ -113,7 +113,7 @@ def test_damon_set_attrs_validation(kwargs, field):
 def test_context_finds_the_hot_region_and_keeps_invariants():
     g = Guest(GuestConfig(size="1 GiB", swap=0, seed=4))
     p = g.spawn()
-    hot, idle, cold = p.mmap(32 * MIB), p.mmap(32 * MIB), p.mmap(128 * MIB)
+    hot, _idle, cold = p.mmap(32 * MIB), p.mmap(32 * MIB), p.mmap(128 * MIB)
     hot.set_rate(400.0)
     cold.set_rate(0.05)
     ctx = Context(g, "vaddr", [Target(process=p)], Attrs(min_nr_regions=10, max_nr_regions=200))
