@@ -24,7 +24,8 @@ _guests: dict = {}
 def guest(size: str):
     """A guest whose memory is 7/8 mapped by three VMAs (hot, warm, cold), all faulted in."""
     if size not in _guests:
-        _guests.clear()
+        if size == "1 TiB":
+            _guests.clear()      # make room; the smaller guests are quick to rebuild
         g = Guest(GuestConfig(size=size, swap=0, seed=1))
         p = g.spawn()
         gib = g.nr_pages * 4096 >> 30
@@ -65,8 +66,8 @@ def c_sampler(g, vmas, regions, nsamples):
     return run, (vs, ve, vg, rng)
 
 
-@pytest.mark.parametrize("size", SIZES)
 @pytest.mark.parametrize("nreg", [10, 100, 1000])
+@pytest.mark.parametrize("size", SIZES)
 def test_sample_c(benchmark, size, nreg):
     g, vmas = guest(size)
     regions = regions_over(vmas, nreg)

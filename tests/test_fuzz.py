@@ -7,14 +7,19 @@ not, ``check()`` (every invariant, recounted in C) still passes.
 
 Targets: masim configs (text, bytes, mutated valid files), trace files (arbitrary bytes,
 mutated valid files, hand-built records with correct CRCs around bad fields, window records),
-the trace writer's inputs, ``GuestConfig.resolve``/``Guest``, every public method of
+the trace writer's inputs, ``GuestConfig.resolve``/``Guest``/``Costs``, every public method of
 ``acma._core.CoreMem`` plus ``CoreMem()`` itself and ``first_arrival_after``, the Guest facade,
-and ``Workload.from_dict``. ``test_every_core_method_is_fuzzed`` fails when a method is added to
-CoreMem without a fuzz signature here.
+C snapshots (``acma_mem_load``) and checkpoint files, damo records in all three formats, the
+DAMON region operations, ``three_regions`` and ``Context``, and ``Workload.from_dict``.
+``test_every_core_method_is_fuzzed`` fails when a method is added to CoreMem without a fuzz
+signature here.
 
 Default run: a few hundred examples per target (well under a minute). Long run, opt-in:
 ``pytest -m slow tests/test_fuzz.py``; ``ACMA_FUZZ_SCALE=10`` multiplies its example counts.
 Under ``.ci/sanitize.sh`` AddressSanitizer and UBSan watch the C core during all of it.
+Coverage-guided, also opt-in, with atheris installed: ``python tests/test_fuzz.py TARGET
+CORPUS_DIR [libFuzzer options]`` for TARGET masim, trace, damo or snapshot (see the end).
+docs/robustness.md lists the bad inputs, the runs and what they found.
 
 Inputs that reach a known, reported and not yet fixed bug are steered around (``KNOWN_BUGS``),
 so everything else keeps being fuzzed; delete an entry when its bug is fixed and the fuzzer
@@ -1053,6 +1058,32 @@ def test_huge_run_without_pressure_returns():
     with pytest.raises(ConfigError, match="t_end"):
         g.run_until(U64_MAX + 1)
     g.check()
+
+
+def test_regression_saturated_lambda_ends():
+    """Found hanging (and, under UBSan, an undefined double-to-uint64 cast in first_arrival_after)
+    with a page touched 1e9 times a second run to 2**64 - 1 µs, then grown; fixed in 5ba0b70 by
+    saturating lambda at 2**52. Run in a child process so a regression fails instead of hanging."""
+    import subprocess
+    import sys
+
+    code = ("from acma.mm.guest import Guest, GuestConfig\n"
+            "g = Guest(GuestConfig(size='64 MiB', block_size='4 MiB', swap=0))\n"
+            "v = g.spawn().mmap('8 KiB', in_use=4096); v.set_rate(1e9)\n"
+            "g.run_until(2**64 - 1); v.resize(2); g.check()\n"
+            "from acma._core import first_arrival_after\n"
+            "assert first_arrival_after(0, 0, 1e20) >= 1e300\n")
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+
+
+def test_regression_intervals_goal_types():
+    """IntervalsGoal(aggrs=None) passed Attrs.validate, then Context() raised TypeError."""
+    g = small_guest()
+    p = g.spawn()
+    for _ in range(3):
+        p.mmap(1 * MIB)
+    with pytest.raises(ConfigError, match="intervals_goal"):
+        Context(g, "vaddr", [Target(process=p)], Attrs(intervals_goal=IntervalsGoal(aggrs=None)))
 
 
 # --------------------------------------------------------------------------- the Guest facade
