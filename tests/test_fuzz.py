@@ -35,6 +35,7 @@ import math
 import os
 import struct
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -1073,7 +1074,10 @@ def test_regression_saturated_lambda_ends():
             "g.run_until(2**64 - 1); v.resize(2); g.check()\n"
             "from acma._core import first_arrival_after\n"
             "assert first_arrival_after(0, 0, 1e20) >= 1e300\n")
-    subprocess.run([sys.executable, "-c", code], check=True, timeout=120)
+    import acma
+    # run where the acma under test lives (python -c puts the working directory first)
+    root = Path(acma.__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", code], check=True, timeout=120, cwd=root)
 
 
 def test_regression_intervals_goal_types():
