@@ -85,6 +85,8 @@ uint64_t acma_stall_drain(acma_mem *m, acma_stall *out, uint64_t cap)
 {
 	uint64_t n = m->nr_stalls < cap ? m->nr_stalls : cap;
 
+	if (!n)
+		return 0;   /* the log may not exist yet (memcpy from NULL is undefined even for 0) */
 	memcpy(out, m->stalls, n * sizeof(*out));
 	memmove(m->stalls, m->stalls + n, (m->nr_stalls - n) * sizeof(*out));
 	m->nr_stalls -= n;

@@ -21,6 +21,8 @@ struct stream {
 
 static void xfer(struct stream *s, void *p, uint64_t n)
 {
+	if (!n)
+		return;     /* p may be NULL for an empty array */
 	if (s->reading) {
 		if (s->bad || n > s->cap - s->pos) {
 			s->bad = 1;
