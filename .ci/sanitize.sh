@@ -28,9 +28,19 @@ if [ ! -e "$LIBASAN" ]; then
     exit 2
 fi
 LIBASAN="$(readlink -f "$LIBASAN")"
+# C++ extensions (matplotlib's ft2font) throw exceptions; ASan's __cxa_throw interceptor needs
+# libstdc++ loaded before it resolves, or it aborts with "CHECK failed ... real___cxa_throw".
+LIBSTDCXX="$(readlink -f "$(gcc -print-file-name=libstdc++.so)")"
+PRELOAD="$LIBASAN${LIBSTDCXX:+ $LIBSTDCXX}"
 
-WORK="$(mktemp -d "${TMPDIR:-/tmp}/acma-sanitize.XXXXXX")"
-trap 'rm -rf "$WORK"' EXIT
+SCRATCH="$(mktemp -d "${TMPDIR:-/tmp}/acma-sanitize.XXXXXX")"
+trap 'rm -rf "$SCRATCH"' EXIT
+WORK="$SCRATCH/$(basename "$SRC")"
+mkdir "$WORK"
+# Tests read shared/data beside the repository (damo's golden output): keep it beside the copy.
+if [ -d "$SRC/../shared" ]; then
+    ln -s "$(cd "$SRC/../shared" && pwd)" "$SCRATCH/shared"
+fi
 
 # The checkout without VCS data, caches or build products of the normal build.
 tar -C "$SRC" -cf - \
@@ -49,7 +59,7 @@ export ASAN_OPTIONS="detect_leaks=0:allocator_may_return_null=1:halt_on_error=1:
 export UBSAN_OPTIONS="halt_on_error=1:abort_on_error=1:print_stacktrace=1"
 
 # The suite must import this build, instrumented, not an installed acma.
-LD_PRELOAD="$LIBASAN" "$PY" - "$WORK" <<'EOF'
+LD_PRELOAD="$PRELOAD" "$PY" - "$WORK" <<'EOF'
 import sys
 from pathlib import Path
 
@@ -67,7 +77,7 @@ print(f"sanitize: testing {so}")
 EOF
 
 status=0
-LD_PRELOAD="$LIBASAN" "$PY" -m pytest tests -q -p no:cacheprovider --capture=sys "$@" || status=$?
+LD_PRELOAD="$PRELOAD" "$PY" -m pytest tests -q -p no:cacheprovider --capture=sys "$@" || status=$?
 if [ "$status" -ne 0 ]; then
     if [ "$status" -ge 128 ]; then
         echo "sanitize: FAILED: the interpreter died with signal $((status - 128)) (a sanitizer report above)" >&2
