@@ -73,25 +73,28 @@ def _check(op: str, rc: int) -> None:
     raise CoreError(op, rc)
 
 
-def _buf(arr, dtype, n: int | None, field: str):
-    """A C pointer to a contiguous numpy array of exactly ``dtype`` (and length ``n``)."""
+def _buf(arr, dtype, n: int | None, field: str, writable: bool = False):
+    """A C pointer to a contiguous numpy array of exactly ``dtype`` (and length ``n``); an
+    output buffer must be writable (cffi would hand C a read-only buffer without a word)."""
     if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(dtype) or arr.ndim != 1:
         raise ConfigError(field, type(arr).__name__, f"a 1-D numpy array of {np.dtype(dtype)}")
     if not arr.flags.c_contiguous:
         raise ConfigError(field, "non-contiguous array", "a C-contiguous array")
+    if writable and not arr.flags.writeable:
+        raise ConfigError(field, "read-only array", "a writable array (C writes into it)")
     if n is not None and arr.shape[0] != n:
         raise ConfigError(field, arr.shape[0], f"length {n}")
     return ffi.from_buffer(f"{np.dtype(dtype).name}_t[]", arr) if arr.size else ffi.NULL
 
 
 def _u32(x: int, field: str) -> int:
-    if not isinstance(x, (int, np.integer)) or not 0 <= int(x) < 2**32:
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or not 0 <= int(x) < 2**32:
         raise ConfigError(field, x, "an integer in [0, 2**32)")
     return int(x)
 
 
 def _u64(x: int, field: str) -> int:
-    if not isinstance(x, (int, np.integer)) or not 0 <= int(x) < 2**64:
+    if isinstance(x, (bool, np.bool_)) or not isinstance(x, (int, np.integer)) or not 0 <= int(x) < 2**64:
         raise ConfigError(field, x, "an integer in [0, 2**64)")
     return int(x)
 
@@ -140,9 +143,11 @@ class CoreMem:
 
     def set_trace(self, t_us: np.ndarray, gvpn_w: np.ndarray) -> None:
         n = len(t_us)
-        pt, pg = _buf(t_us, np.uint64, n, "trace.time"), _buf(gvpn_w, np.uint64, n, "trace.gvpn")
-        _check("set_trace", lib.acma_set_trace(self._m, pt, pg, n))
-        self._trace_keepalive = (t_us, gvpn_w)  # C keeps pointers into these arrays
+        _buf(t_us, np.uint64, n, "trace.time"), _buf(gvpn_w, np.uint64, n, "trace.gvpn")
+        t_own, g_own = t_us.copy(), gvpn_w.copy()   # C keeps pointers: into arrays only we hold
+        _check("set_trace", lib.acma_set_trace(self._m, _buf(t_own, np.uint64, n, "trace.time"),
+                                               _buf(g_own, np.uint64, n, "trace.gvpn"), n))
+        self._trace_keepalive = (t_own, g_own)
 
     def trace_pos(self) -> int:
         out = ffi.new("uint64_t *")
@@ -185,8 +190,15 @@ class CoreMem:
         keys = ("gbase", "npages", "nalloc", "present", "swapped", "file_evicted", "fresh", "next_fault_us")
         return dict(zip(keys, (int(x) for x in out)))
 
+    def _vma_npages(self, vma: int, npages: int) -> int:
+        """The VMA's own page count (C writes that many), which the caller's must equal."""
+        real = self.vma_info(vma)["npages"]
+        if _u64(npages, "npages") != real:
+            raise ConfigError("npages", npages, f"the VMA's page count ({real})")
+        return real
+
     def vma_ptes(self, vma: int, npages: int) -> np.ndarray:
-        out = np.zeros(npages, dtype=np.uint32)
+        out = np.zeros(self._vma_npages(vma, npages), dtype=np.uint32)
         _check("vma_ptes", lib.acma_vma_ptes(self._m, _u32(vma, "vma"), _buf(out, np.uint32, npages, "out")))
         return out
 
@@ -194,7 +206,7 @@ class CoreMem:
         return lib.acma_vma_lambda(self._m, _u32(vma, "vma"), _u64(t, "t"))
 
     def truth_accessed(self, vma: int, npages: int, t0: int, t1: int) -> np.ndarray:
-        out = np.zeros(npages, dtype=np.uint8)
+        out = np.zeros(self._vma_npages(vma, npages), dtype=np.uint8)
         _check("truth_accessed", lib.acma_truth_accessed(self._m, _u32(vma, "vma"), _u64(t0, "t0"),
                                                          _u64(t1, "t1"), _buf(out, np.uint8, npages, "out")))
         return out.astype(bool)
@@ -239,6 +251,9 @@ class CoreMem:
         return out.astype(bool)
 
     def idle_bitmap(self, pfn_start: int, npages: int) -> np.ndarray:
+        pfn_start, npages = _u64(pfn_start, "pfn_start"), _u64(npages, "npages")
+        if pfn_start > self.nr_pages or npages > self.nr_pages - pfn_start:
+            raise ConfigError("npages", npages, f"a range inside the guest's {self.nr_pages} pages")
         out = np.zeros((npages + 63) // 64, dtype=np.uint64)
         _check("idle_bitmap", lib.acma_idle_bitmap(self._m, _u64(pfn_start, "pfn_start"), _u64(npages, "npages"),
                                                    _buf(out, np.uint64, None, "bitmap")))
@@ -285,7 +300,10 @@ class CoreMem:
         return [int(x) for x in out]
 
     def pages(self, start: int = 0, n: int | None = None) -> dict:
-        n = self.nr_pages - start if n is None else n
+        start = _u64(start, "start")
+        n = self.nr_pages - min(start, self.nr_pages) if n is None else _u64(n, "n")
+        if start > self.nr_pages or n > self.nr_pages - start:
+            raise ConfigError("n", n, f"a range inside the guest's {self.nr_pages} pages")
         st, fl, od = (np.zeros(n, dtype=np.uint8) for _ in range(3))
         ow = np.zeros(n, dtype=np.uint32)
         _check("copy_pages", lib.acma_copy_pages(self._m, _u64(start, "start"), _u64(n, "n"),
@@ -303,7 +321,9 @@ class CoreMem:
         return {"mt": mt, "free": nf, "movable": nm, "unmovable": nu}
 
     def free_list(self, zone: int, order: int, mt: int) -> np.ndarray:
-        cap = self.nr_pages >> order
+        if _u32(order, "order") > MAX_ORDER:
+            raise ConfigError("order", order, f"an order in [0, {MAX_ORDER}]")
+        cap = self.nr_pages >> int(order)
         out = np.zeros(max(cap, 1), dtype=np.uint32)
         n = ffi.new("uint64_t *")
         _check("free_list", lib.acma_free_list(self._m, _u32(zone, "zone"), _u32(order, "order"), _u32(mt, "mt"),
@@ -321,9 +341,10 @@ class CoreMem:
 
     def scan_pageblocks_into(self, ff: np.ndarray, mo: np.ndarray) -> tuple[int, int]:
         """The same search into caller buffers (the batch path benchmarks use)."""
+        words = ((self.nr_pages >> PAGEBLOCK_ORDER) + 63) // 64
         nf, nm = ffi.new("uint64_t *"), ffi.new("uint64_t *")
-        _check("scan_pageblocks", lib.acma_scan_pageblocks(self._m, _buf(ff, np.uint64, None, "ff"),
-                                                           _buf(mo, np.uint64, None, "mo"), nf, nm))
+        _check("scan_pageblocks", lib.acma_scan_pageblocks(self._m, _buf(ff, np.uint64, words, "ff", True),
+                                                           _buf(mo, np.uint64, words, "mo", True), nf, nm))
         return nf[0], nm[0]
 
     # --- checkpoints

@@ -54,8 +54,11 @@ static int check_free_lists(const acma_mem *m, uint8_t *seen)
 				const struct list *l = &m->zones[zi].free_area[o][t];
 				uint64_t k = 0;
 
-				for (uint32_t i = l->head; i != NIL; i = m->pg[i].next, k++) {
-					if (k > m->cfg.nr_pages || (i & ((1u << o) - 1)) || pfn_zone(m, i) != zi ||
+				uint32_t prev = NIL;
+
+				for (uint32_t i = l->head; i != NIL; prev = i, i = m->pg[i].next, k++) {
+					if (k > m->cfg.nr_pages || m->pg[i].prev != prev || (i & ((1u << o) - 1)) ||
+					    pfn_zone(m, i) != zi ||
 					    !(m->pg[i].flags & ACMA_PG_BUDDY) || m->pg[i].order != o ||
 					    (m->pb_mt[i >> ACMA_PAGEBLOCK_ORDER] == ACMA_MT_MOVABLE) != t)
 						return CHK_FREE_LIST;
@@ -65,7 +68,7 @@ static int check_free_lists(const acma_mem *m, uint8_t *seen)
 						seen[p] = 1;
 					}
 				}
-				if (k != l->n)
+				if (k != l->n || l->tail != prev)
 					return CHK_FREE_LIST;
 				nr += k;
 				free += k << o;
@@ -92,15 +95,17 @@ static int check_lru_rmap(const acma_mem *m, uint8_t *seen)
 			const struct list *l = &m->nodes[nid].lru[li];
 			uint64_t k = 0;
 
-			for (uint32_t i = l->head; i != NIL; i = m->pg[i].next, k++) {
+			uint32_t prev = NIL;
+
+			for (uint32_t i = l->head; i != NIL; prev = i, i = m->pg[i].next, k++) {
 				uint8_t want = li >= LRU_INACTIVE_FILE ? ACMA_PS_FILE : ACMA_PS_ANON;
 
-				if (k > m->cfg.nr_pages || seen[i] || m->pg[i].state != want ||
+				if (k > m->cfg.nr_pages || seen[i] || m->pg[i].state != want || m->pg[i].prev != prev ||
 				    !!(m->pg[i].flags & ACMA_PG_ACTIVE) != (li & 1) || pfn_node(m, i) != nid)
 					return CHK_LRU;
 				seen[i] = 1;
 			}
-			if (k != l->n)
+			if (k != l->n || l->tail != prev)
 				return CHK_LRU;
 		}
 	for (uint64_t i = 0; i < m->cfg.nr_pages; i++) {

@@ -71,7 +71,7 @@ static void merge_into(acma_regions *r, uint64_t l, uint64_t i)
 
 int acma_regions_merge_two(acma_regions *r, uint64_t i)
 {
-	if (i + 1 >= r->n || r->end[i] != r->start[i + 1])
+	if (i >= r->n || i + 1 >= r->n || r->end[i] != r->start[i + 1])   /* i + 1 may wrap */
 		return ACMA_EINVAL;
 	merge_into(r, i, i + 1);
 	for (uint64_t k = i + 1; k + 1 < r->n; k++)
@@ -323,8 +323,8 @@ int acma_three_regions(const uint64_t *vstart, const uint64_t *vend, uint32_t n,
 {
 	uint64_t g1s = 0, g1e = 0, g2s = 0, g2e = 0;
 
-	if (n < 3 || !min_sz)
-		return ACMA_EINVAL;
+	if (n < 3 || !min_sz || vend[0] <= vstart[0] || vend[n - 1] > UINT64_MAX - min_sz)
+		return ACMA_EINVAL;   /* (the last end is aligned up: it must not wrap) */
 	for (uint32_t i = 1; i < n; i++) {
 		if (vstart[i] < vend[i - 1] || vend[i] <= vstart[i])
 			return ACMA_EINVAL;

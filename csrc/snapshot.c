@@ -63,6 +63,7 @@ static void walk_fixed(acma_mem *m, struct stream *s)
 	XFER(s, m->nr_gvpn);
 }
 
+/* (next_us is not saved: it follows from the heap and the rate, and is recomputed on load) */
 static void walk_vma_scalars(struct vma *v, struct stream *s)
 {
 	XFER(s, v->gbase);
@@ -72,7 +73,6 @@ static void walk_vma_scalars(struct vma *v, struct stream *s)
 	XFER(s, v->node);
 	XFER(s, v->explicit_only);
 	XFER(s, v->write_frac);
-	XFER(s, v->next_us);
 	XFER(s, v->nr_present);
 	XFER(s, v->nr_swapped);
 	XFER(s, v->nr_file);
@@ -253,6 +253,8 @@ int acma_mem_load(const uint8_t *buf, uint64_t len, acma_mem **out)
 	if (err)
 		return err;
 	err = load_body(m, &r);
+	for (uint32_t i = 0; !err && i < m->nr_vmas; i++)
+		vma_update_next(m, &m->vmas[i]);   /* derived from the heap: never trusted from the blob */
 	if (!err && acma_check(m, &what))
 		err = ACMA_EINVAL;
 	if (err) {

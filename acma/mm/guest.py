@@ -69,6 +69,8 @@ class GuestConfig:
             raise ConfigError("guest.block_size", self.block_size, "a power of two from 4 MiB to 2 GiB")
         if size % block:
             raise ConfigError("guest.size", self.size, f"a multiple of the memory block size ({block} bytes)")
+        if not isinstance(self.nodes, (tuple, list)):
+            raise ConfigError("guest.nodes", self.nodes, "a tuple of NodeConfig")
         nodes = self.nodes or (NodeConfig(size=size),)
         if len(nodes) > 64:
             raise ConfigError("guest.nodes", len(nodes), "1 to 64 nodes")
@@ -348,8 +350,10 @@ class Guest:
 
     def young_pfns(self, pfns, clear: bool = True) -> np.ndarray:
         """Test (and clear) the accessed bit of physical pages, as DAMON's paddr does."""
-        pfns = np.ascontiguousarray(pfns, dtype=np.uint32)
-        return self.core.young_pfns(pfns, clear)
+        a = np.asarray(pfns)
+        if a.size and (a.dtype.kind not in "iu" or int(a.min()) < 0 or int(a.max()) >= self.nr_pages):
+            raise ConfigError("pfns", f"{a.dtype} array", f"integer page frame numbers in [0, {self.nr_pages})")
+        return self.core.young_pfns(np.ascontiguousarray(a.reshape(-1), dtype=np.uint32), clear)
 
     def idle_bitmap(self, pfn_start: int, npages: int) -> np.ndarray:
         """Read-and-clear of /sys/kernel/mm/page_idle/bitmap over [pfn_start, +npages)."""
