@@ -1,11 +1,7 @@
 """damo record files: golden reports, round trips, damaged input, and interop with the real damo."""
 
-import importlib.util
 import json
 import os
-import shutil
-import subprocess
-import sys
 import zlib
 from pathlib import Path
 
@@ -646,34 +642,6 @@ def test_heatmap_guide_gaps():
 
 
 # --------------------------------------------------------------------------- interop with damo
-
-
-def _damo_command():
-    if importlib.util.find_spec("damo") is not None and importlib.util.find_spec("damo.damo") is not None:
-        return [sys.executable, "-c", "import sys; from damo.damo import main; sys.argv[0] = 'damo'; main()"]
-    exe = shutil.which("damo")
-    if exe:
-        return [exe]
-    return None
-
-
-@pytest.fixture(scope="module")
-def damo():
-    cmd = _damo_command()
-    if cmd is None:
-        pytest.fail("damo is not installed: these interop tests need it (pip install 'damo==3.4.3'); "
-                    "deselect them with -m 'not damo'")
-    if shutil.which("file") is None:
-        pytest.fail("damo reads record files through the 'file' command, which is not installed")
-
-    def run(*args, cwd):
-        env = dict(os.environ, LC_ALL="C", LANG="C")
-        # Only offline subcommands on files: report/validate/convert_record_format.
-        assert args[0] in ("report", "validate", "convert_record_format", "version")
-        p = subprocess.run(cmd + list(args), cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
-        assert p.returncode == 0, f"damo {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
-        return p.stdout
-    return run
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,5 @@
 """acma monitor and acma report wss|heatmap: records damo reads, PNG and text heatmaps, clear errors."""
 
-import importlib.util
-import os
-import shutil
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -299,32 +294,6 @@ def test_demo_command_is_unchanged():
 
 
 # --------------------------------------------------------------------------- the real damo
-
-
-def _damo_command():
-    if importlib.util.find_spec("damo") is not None and importlib.util.find_spec("damo.damo") is not None:
-        return [sys.executable, "-c", "import sys; from damo.damo import main; sys.argv[0] = 'damo'; main()"]
-    exe = shutil.which("damo")
-    return [exe] if exe else None
-
-
-@pytest.fixture(scope="module")
-def damo():
-    cmd = _damo_command()
-    if cmd is None:
-        pytest.fail("damo is not installed: these interop tests need it (pip install 'damo==3.4.3'); "
-                    "deselect them with -m 'not damo'")
-    if shutil.which("file") is None:
-        pytest.fail("damo reads record files through the 'file' command, which is not installed")
-
-    def run(*args, cwd):
-        assert args[0] in ("report", "validate")  # offline subcommands on files only
-        env = dict(os.environ, LC_ALL="C", LANG="C")
-        p = subprocess.run(cmd + [str(a) for a in args], cwd=cwd, env=env, capture_output=True, text=True,
-                           timeout=120)
-        assert p.returncode == 0, f"damo {' '.join(map(str, args))} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"
-        return p.stdout
-    return run
 
 
 @pytest.mark.damo
