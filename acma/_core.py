@@ -10,6 +10,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import AcmaError, ConfigError, SimulationError
+from .units import finite_in
 
 try:
     from ._acma_core import ffi, lib
@@ -179,6 +180,10 @@ class CoreMem:
         return vid[0], gbase[0]
 
     def vma_set_rate(self, vma: int, rate_hz: float, write_frac: float) -> None:
+        if not finite_in(rate_hz, 0, 1e9):
+            raise ConfigError("rate_hz", rate_hz, "touches per second per page in [0, 1e9]")
+        if not finite_in(write_frac, 0, 1):
+            raise ConfigError("write_fraction", write_frac, "a fraction in [0, 1]")
         _check("vma_set_rate", lib.acma_vma_set_rate(self._m, _u32(vma, "vma"), float(rate_hz), float(write_frac)))
 
     def vma_resize(self, vma: int, nalloc: int) -> None:
@@ -389,4 +394,8 @@ class CoreMem:
 
 def first_arrival_after(seed: int, gvpn: int, x: float) -> float:
     """The C access model's next touch (on the lambda axis) of page ``gvpn`` after ``x``."""
-    return lib.acma_first_arrival_after(_u64(seed, "seed"), _u64(gvpn, "gvpn"), float(x))
+    try:
+        xf = float(x)
+    except (OverflowError, TypeError, ValueError):
+        raise ConfigError("x", x, "a real number (a float's range)") from None
+    return lib.acma_first_arrival_after(_u64(seed, "seed"), _u64(gvpn, "gvpn"), xf)

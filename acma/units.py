@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import re
+
+import numpy as np
 
 from .errors import ConfigError
 
@@ -41,6 +44,16 @@ def _parse(text: str, units: dict, default_unit: str, field: str, kind: str) -> 
     if not matched:
         raise ConfigError(field, text, f"a non-empty {kind}")
     return total
+
+
+def finite_in(value, lo: float, hi: float) -> bool:
+    """Is ``value`` a real number (not a bool) in [lo, hi]? Safe for ints too big for a float."""
+    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+        return False
+    try:
+        return math.isfinite(value) and lo <= value <= hi
+    except OverflowError:   # an int beyond 2**1024
+        return False
 
 
 def parse_size(value, field: str = "size") -> int:

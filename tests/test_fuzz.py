@@ -90,11 +90,6 @@ KNOWN_BUGS = {
     "costs that is not a dict of known names raises AttributeError, cost values are not checked "
     "(negative, NaN or huge costs reach C: undefined float-to-integer casts in charge_stall), Python "
     "ints > 255 in the block arrays raise OverflowError, numpy ints wrap silently",
-    "float_overflow": "acma/_core.py vma_set_rate/first_arrival_after and Vma.set_rate call float() "
-    "on unchecked numbers: an int >= 2**1024 raises OverflowError",
-    "isfinite_overflow": "math.isfinite(int >= 2**1024) raises OverflowError in Costs.__post_init__ "
-    "(acma/mm/costs.py), Pattern.validate rate_hz (acma/workloads/model.py, so Workload.from_dict "
-    "too), masim's ACCESS_NS rule (MasimTiming) and trace._check_tick_ns (write_trace, TraceWriter)",
     "regions_coerce": "acma/damon/regions.py Regions.from_ranges and set_ranges store the ranges "
     "with numpy's uint64 conversion: a negative or >= 2**64 bound raises OverflowError",
 }

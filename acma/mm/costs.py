@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 
 from ..errors import ConfigError
+from ..units import finite_in
 
 
 @dataclass(frozen=True)
@@ -37,7 +37,7 @@ class Costs:
     def __post_init__(self):
         for f in fields(self):
             v = getattr(self, f.name)
-            if isinstance(v, bool) or not isinstance(v, (int, float)) or not (math.isfinite(v) and 0 <= v <= 1e6):
+            if not finite_in(v, 0, 1e6):
                 raise ConfigError(f"costs.{f.name}", v, "microseconds in [0, 1e6]")
 
     def as_dict(self) -> dict:

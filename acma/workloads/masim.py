@@ -20,14 +20,13 @@ Poisson process in the model. ``ro``/``wo``/``rw`` become write fractions 0, 1 a
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
 from ..errors import ConfigError, FormatError
-from ..units import PAGE_SIZE
+from ..units import PAGE_SIZE, finite_in
 from .model import Pattern, Phase, Region, Workload
 
 __all__ = [
@@ -127,8 +126,7 @@ TOTAL_PROBABILITY = _Rule(
 RW_MODE = _Rule("one of ro, wo, rw", lambda v: isinstance(v, str) and v in RW_MODES)
 ACCESS_NS = _Rule(
     "a finite number of ns in [0.1, 1e6]",
-    lambda v: isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
-    and 0.1 <= v <= 1e6,
+    lambda v: isinstance(v, (int, float)) and finite_in(v, 0.1, 1e6),
 )
 
 

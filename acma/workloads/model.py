@@ -10,12 +10,11 @@ masim configs are converted to this model by :mod:`acma.workloads.masim`.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from typing import Mapping
 
 from ..errors import ConfigError
-from ..units import PAGE_SIZE
+from ..units import PAGE_SIZE, finite_in
 
 REGION_KINDS = ("anon", "file")
 
@@ -67,11 +66,9 @@ class Pattern:
 
     def validate(self, where: str) -> None:
         _check_name(self.region, f"{where}.region")
-        if not isinstance(self.rate_hz, (int, float)) or not (
-            math.isfinite(self.rate_hz) and 0 <= self.rate_hz <= 1e9
-        ):
+        if not finite_in(self.rate_hz, 0, 1e9):
             raise ConfigError(f"{where}.rate_hz", self.rate_hz, "touches/s per page in [0, 1e9]")
-        if not isinstance(self.write_fraction, (int, float)) or not 0 <= self.write_fraction <= 1:
+        if not finite_in(self.write_fraction, 0, 1):
             raise ConfigError(f"{where}.write_fraction", self.write_fraction, "a fraction in [0, 1]")
 
 

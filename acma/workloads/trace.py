@@ -20,6 +20,7 @@ from typing import Iterator, Sequence
 import numpy as np
 
 from ..errors import ConfigError, FormatError
+from ..units import finite_in
 
 MAGIC = b"ACMATRC1"
 VERSION = 1
@@ -239,9 +240,7 @@ def _block_bounds(time: np.ndarray, block_size: int) -> list[tuple[int, int]]:
 
 def _check_tick_ns(tick_ns) -> float:
     """``tick_ns`` as a float, if it is a finite positive number."""
-    if isinstance(tick_ns, bool) or not isinstance(tick_ns, (int, float, np.integer, np.floating)) or not (
-        math.isfinite(tick_ns) and tick_ns > 0
-    ):
+    if not finite_in(tick_ns, 0, 1e300) or tick_ns == 0:
         raise ConfigError("tick_ns", tick_ns, "a finite number of nanoseconds > 0")
     return float(tick_ns)
 
