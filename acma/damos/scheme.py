@@ -120,7 +120,9 @@ class AccessPattern(_Validated):
     (``nr_accesses_unit="samples"``, the kernel's unit) or a percent of the maximum
     (``"percent"``, damo's); ages are aggregation intervals (``age_unit="aggr_intervals"``, the
     kernel's) or microseconds (``"usec"``, damo's). ``MAX`` (ULONG_MAX) is "no upper bound" in
-    every unit. Defaults match every region, as sysfs does (0..max each).
+    every unit. Defaults match every region, as damo's do (a fresh sysfs scheme dir holds 0..0
+    ranges instead, which match nothing). min > max is rejected, as the kernel's old debugfs
+    interface did (sysfs takes it and the scheme never matches).
     """
 
     min_sz_region: int = 0
@@ -276,10 +278,11 @@ GOAL_TUNERS = ("consist", "temporal")
 class QuotaGoal(_Validated):
     """``struct damos_quota_goal`` (sysfs ``quotas/goals/<N>/``): metric, target_value,
     current_value (read only for ``user_input``; the others are measured), ``nid`` for the node
-    metrics, ``memcg_path`` for the memcg ones."""
+    metrics, ``memcg_path`` for the memcg ones. A goal whose target_value is 0 is dropped when
+    the scheme is built, as damos_sysfs_add_quota_score does (the score divides by it)."""
 
     metric: str = "user_input"
-    target_value: int = 1
+    target_value: int = 0
     current_value: int = 0
     nid: int | None = None
     memcg_path: str | None = None
@@ -289,8 +292,7 @@ class QuotaGoal(_Validated):
         p = path + "."
         if self.metric not in GOAL_METRICS:
             raise ConfigError(p + "metric", self.metric, f"one of {GOAL_METRICS}")
-        # the score is current*10000/target, so a zero target would divide by zero
-        _int_in(p + "target_value", self.target_value, 1, ULONG_MAX)
+        _int_in(p + "target_value", self.target_value, 0, ULONG_MAX)
         _int_in(p + "current_value", self.current_value, 0, ULONG_MAX)
         if self.metric in NID_METRICS:
             _int_in(p + "nid", self.nid, 0, 1023, f"a NUMA node id (needed by {self.metric})")
@@ -344,9 +346,14 @@ class Quota(_Validated):
             g.validate(f"{p}goals[{i}]")
 
     @property
+    def active_goals(self) -> tuple[QuotaGoal, ...]:
+        """The goals the kernel keeps: those with a non-zero target_value."""
+        return tuple(g for g in self.goals if g.target_value)
+
+    @property
     def is_set(self) -> bool:
         """Whether any limit is active (the kernel skips ``damos_adjust_quota`` otherwise)."""
-        return bool(self.ms or self.sz or self.goals)
+        return bool(self.ms or self.sz or self.active_goals)
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -364,7 +371,7 @@ class Filter(_Validated):
     """``struct damos_filter`` (sysfs ``filters/<N>/``): a region or page "hits" when its
     ``type`` predicate equals ``matching``; the first hit decides (``allow`` or reject).
 
-    Arguments by type: ``memcg_path`` (memcg), ``addr_range`` = (start, end) bytes, end
+    Arguments by type: ``memcg_path`` (memcg), ``addr_range`` = (start, end) bytes, start <= end, end
     exclusive (addr), ``target_idx`` (target), ``hugepage_size`` = (min, max) bytes inclusive.
     ``addr`` and ``target`` are core filters (per region); the rest run in the ops layer (per
     folio).
@@ -404,14 +411,12 @@ class Filter(_Validated):
             raise ConfigError(p + "memcg_path", self.memcg_path, "a cgroup path such as '/workload'")
         if self.type == "target":
             _int_in(p + "target_idx", self.target_idx, 0, UINT_MAX, "a DAMON target index")
-        for name, ok_eq in (("addr_range", False), ("hugepage_size", True)):
-            if self.type != name:
-                continue
+        if self.type in ("addr", "hugepage_size"):   # damon_sysfs_add_scheme_filters' checks
+            name = _FILTER_ARG[self.type]
             v = getattr(self, name)
             if not (isinstance(v, tuple) and len(v) == 2 and all(_is_int(x) and 0 <= x <= ULONG_MAX for x in v)
-                    and (v[0] <= v[1] if ok_eq else v[0] < v[1])):
-                rule = "min <= max" if ok_eq else "start < end"
-                raise ConfigError(p + name, v, f"a pair of byte values in [0, 2**64) with {rule}")
+                    and v[0] <= v[1]):
+                raise ConfigError(p + name, v, "a (low, high) pair of byte values in [0, 2**64), low <= high")
 
 
 # --- watermarks ------------------------------------------------------------------------------
@@ -423,7 +428,8 @@ WMARK_METRICS = ("none", "free_mem_rate")
 class Watermarks(_Validated):
     """``struct damos_watermarks`` (sysfs ``watermarks/``): per-mille thresholds of
     ``free_mem_rate`` checked every ``interval_us``; ``none`` keeps the scheme always active.
-    Sysfs rejects a scheme unless high >= mid >= low (damon_sysfs_mk_scheme)."""
+    high >= mid >= low is required, the rule of the kernel's debugfs interface (sysfs does not
+    check it; inverted marks only make the activation rule meaningless)."""
 
     metric: str = "none"
     interval_us: int = 0
