@@ -451,11 +451,11 @@ def context_from_kvpairs(kv, path: str = "context") -> ContextSpec:
         raise ConfigError(f"{path} ({e.field})", e.value, e.allowed) from None
 
 
-def from_kvpairs(kv, source: str = "spec") -> KdamondsSpec:
+def from_kvpairs(kv) -> KdamondsSpec:
     """A KdamondsSpec from parsed JSON/YAML; ConfigError names the spec path at fault."""
-    kv = _obj(kv, source, {"kdamonds"})
+    kv = _obj(kv, "spec", {"kdamonds"})
     kdamonds = []
-    for i, k in enumerate(_list(kv.get("kdamonds"), f"{source}.kdamonds")):
+    for i, k in enumerate(_list(kv.get("kdamonds"), "spec.kdamonds")):
         p = f"kdamonds[{i}]"
         k = _obj(k, p, {"contexts", "refresh_ms", "state", "pid"})
         ctxs = tuple(context_from_kvpairs(c, f"{p}.contexts[{j}]")
@@ -491,7 +491,7 @@ def _parse(text: str, fmt: str, source: str):
 
 def loads(text: str, fmt: str = "json", source: str = "<string>") -> KdamondsSpec:
     """A kdamonds spec from JSON or YAML text."""
-    return from_kvpairs(_parse(text, fmt, source), source)
+    return from_kvpairs(_parse(text, fmt, source))
 
 
 def loads_schemes(text: str, fmt: str = "json", source: str = "<string>") -> tuple[Scheme, ...]:
