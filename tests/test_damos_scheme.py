@@ -69,6 +69,7 @@ def test_resolved_bounds_stay_ordered(sample, ratio, a, b, c, d):
     (lambda: QuotaGoal("user_input", 1, nid=0), "goal.nid"),
     (lambda: QuotaGoal("node_memcg_used_bp", 5000, nid=0), "goal.memcg_path"),
     (lambda: QuotaGoal("user_input", -1), "goal.target_value"),
+    (lambda: QuotaGoal("user_input", 0), "goal.target_value"),
     (lambda: Filter("file", True), "filter.type"),
     (lambda: Filter("anon", 1), "filter.matching"),
     (lambda: Filter("anon", True, memcg_path="/a"), "filter.memcg_path"),
@@ -96,13 +97,11 @@ def test_bad_values_name_their_field(build, field):
 
 
 def test_sysfs_rules_accepted():
-    # an empty addr range and equal hugepage bounds pass the sysfs checks; a zero goal target is kept
-    # but dropped from the active goals, as damos_sysfs_add_quota_score skips it
+    # an empty addr range and equal hugepage bounds pass the sysfs checks
     Filter("addr", True, addr_range=(4096, 4096))
     Filter("hugepage_size", True, hugepage_size=(2 << 20, 2 << 20))
-    q = Quota(goals=(QuotaGoal("user_input", 0), QuotaGoal("some_mem_psi_us", 1000)))
-    assert q.active_goals == (q.goals[1],) and q.is_set
-    assert not Quota(goals=(QuotaGoal("user_input", 0),)).is_set
+    assert Quota(goals=(QuotaGoal("some_mem_psi_us", 1000),)).is_set and Quota(ms=1).is_set
+    assert not Quota(reset_interval_ms=1000).is_set
 
 
 def test_lists_become_tuples_and_filters_split_by_layer():

@@ -49,7 +49,7 @@ def patterns(draw):
 @st.composite
 def goals(draw):
     metric = draw(st.sampled_from(GOAL_METRICS))
-    return QuotaGoal(metric, draw(st.integers(0, 10**9)), draw(st.integers(0, 10**9)),
+    return QuotaGoal(metric, draw(st.integers(1, 10**9)), draw(st.integers(0, 10**9)),
                      draw(st.integers(0, 7)) if metric in NID_METRICS else None,
                      draw(st.sampled_from(["/", "/vm1", "/a/b"])) if metric in MEMCG_METRICS else None)
 
@@ -200,6 +200,10 @@ def test_damo_number_forms():
     old = spec.scheme_from_kvpairs({"quotas": {"goals": [{"target_value_bp": 5000, "current_value_bp": 10}]},
                                     "filters": [{"filter_type": "anon", "matching": "yes", "filter_pass": True}]})
     assert old.quota.goals == (QuotaGoal("user_input", 5000, 10),) and old.filters == (Filter("anon", True, True),)
+    # damo's default goal has target 0, which sysfs drops: so do we
+    zero = spec.scheme_from_kvpairs({"quotas": {"goals": [{"metric": "user_input", "target_value": "0",
+                                                           "current_value": "0"}, {"target_value_bp": 0}]}})
+    assert zero.quota.goals == ()
 
 
 @pytest.mark.parametrize("kv, field", [

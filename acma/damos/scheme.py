@@ -278,11 +278,12 @@ GOAL_TUNERS = ("consist", "temporal")
 class QuotaGoal(_Validated):
     """``struct damos_quota_goal`` (sysfs ``quotas/goals/<N>/``): metric, target_value,
     current_value (read only for ``user_input``; the others are measured), ``nid`` for the node
-    metrics, ``memcg_path`` for the memcg ones. A goal whose target_value is 0 is dropped when
-    the scheme is built, as damos_sysfs_add_quota_score does (the score divides by it)."""
+    metrics, ``memcg_path`` for the memcg ones. target_value must be >= 1: the score divides by
+    it, and sysfs drops a goal whose target is 0 (damos_sysfs_add_quota_score), as our damo
+    spec import does."""
 
     metric: str = "user_input"
-    target_value: int = 0
+    target_value: int = 1
     current_value: int = 0
     nid: int | None = None
     memcg_path: str | None = None
@@ -292,7 +293,7 @@ class QuotaGoal(_Validated):
         p = path + "."
         if self.metric not in GOAL_METRICS:
             raise ConfigError(p + "metric", self.metric, f"one of {GOAL_METRICS}")
-        _int_in(p + "target_value", self.target_value, 0, ULONG_MAX)
+        _int_in(p + "target_value", self.target_value, 1, ULONG_MAX)
         _int_in(p + "current_value", self.current_value, 0, ULONG_MAX)
         if self.metric in NID_METRICS:
             _int_in(p + "nid", self.nid, 0, 1023, f"a NUMA node id (needed by {self.metric})")
@@ -346,14 +347,9 @@ class Quota(_Validated):
             g.validate(f"{p}goals[{i}]")
 
     @property
-    def active_goals(self) -> tuple[QuotaGoal, ...]:
-        """The goals the kernel keeps: those with a non-zero target_value."""
-        return tuple(g for g in self.goals if g.target_value)
-
-    @property
     def is_set(self) -> bool:
         """Whether any limit is active (the kernel skips ``damos_adjust_quota`` otherwise)."""
-        return bool(self.ms or self.sz or self.active_goals)
+        return bool(self.ms or self.sz or self.goals)
 
 
 # --- filters ---------------------------------------------------------------------------------
