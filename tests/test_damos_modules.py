@@ -155,3 +155,31 @@ def test_damo_reads_the_reclaim_module_spec(damo, tmp_path):
     spec.save(s, str(tmp_path / "reclaim.json"))
     out = damo("args", "damon", "--kdamonds", tmp_path / "reclaim.json", cwd=tmp_path)
     assert spec.loads(out) == s
+
+
+def test_cli_module_validate_convert(tmp_path):
+    from click.testing import CliRunner
+
+    from acma.cli import main
+    run = CliRunner().invoke
+    out = tmp_path / "lru.yaml"
+    r = run(main, ["damos", "module", "lru_sort", str(out), "--param", "active_mem_bp=7000",
+                   "--param", "filter_young_pages=Y", "--ram", "1 GiB"])
+    assert r.exit_code == 0, r.output
+    assert spec.load(str(out)) == lru_sort.build(LruSortParams(active_mem_bp=7000, filter_young_pages=True),
+                                                 [(0, GIB)]).to_spec()
+    r = run(main, ["damos", "validate", str(out)])
+    assert r.exit_code == 0 and "2 scheme(s)" in r.output
+    r = run(main, ["damos", "convert", str(out), str(tmp_path / "lru.json")])
+    assert r.exit_code == 0 and spec.load(str(tmp_path / "lru.json")) == spec.load(str(out))
+    (tmp_path / "a.damos").write_text("4K max 0 0 5s max pageout\n")
+    r = run(main, ["damos", "convert", str(tmp_path / "a.damos"), str(tmp_path / "a.yaml")])
+    assert r.exit_code == 0 and len(spec.load_schemes(str(tmp_path / "a.yaml"))) == 1
+    assert "1 scheme(s)" in run(main, ["damos", "validate", "--schemes", str(tmp_path / "a.yaml")]).output
+    r = run(main, ["damos", "module", "reclaim", str(tmp_path / "x.json"), "--param", "wmarks_mid=600"])
+    assert r.exit_code == 1 and "damon_reclaim.wmarks_mid" in r.output
+    r = run(main, ["damos", "module", "reclaim", str(tmp_path / "x.json"), "--param", "skip_anon=maybe"])
+    assert r.exit_code == 1 and "damon_reclaim.skip_anon" in r.output
+    (tmp_path / "bad.json").write_text('{"kdamonds": [{"contexts": [{"ops": "paddr", "targets": [], "x": 1}]}]}')
+    r = run(main, ["damos", "validate", str(tmp_path / "bad.json")])
+    assert r.exit_code == 1 and "kdamonds[0].contexts[0].x" in r.output
