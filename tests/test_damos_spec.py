@@ -187,7 +187,8 @@ def test_damo_number_forms():
     kv = {"action": "stat", "access_pattern": {"sz_bytes": {"min": "4.000 KiB", "max": "max"},
           "nr_accesses": {"min": "0 samples", "max": "18,446,744,073,709,551,615 samples"},
           "age": {"min": "1 m 30 s", "max": "max"}},
-          "apply_interval_us": "0 ns", "quotas": {"time_ms": "1.5 s", "sz_bytes": "1,048,576", "reset_interval_ms": 1000,
+          "apply_interval_us": "0 ns",
+          "quotas": {"time_ms": "1.5 s", "sz_bytes": "1,048,576", "reset_interval_ms": 1000,
           "weights": {"sz_permil": "0.000000", "nr_accesses_permil": "10 %", "age_permil": 900},
           "goals": [{"metric": "node_mem_free_bp", "nid": "1", "target_value": "12.34 %", "current_value": "0",
                      "complement": False, "memcg_path": None}],
@@ -242,7 +243,8 @@ def test_bad_documents():
     with pytest.raises(ConfigError, match="format"):
         spec.loads("{}", "toml")
     with pytest.raises(ConfigError) as e:
-        spec.loads('{"kdamonds": [{"contexts": [{"ops": "vaddr", "targets": [], "schemes": [{"action": "lru_prio"}]}]}]}')
+        spec.loads('{"kdamonds": [{"contexts": [{"ops": "vaddr", "targets": [], '
+                   '"schemes": [{"action": "lru_prio"}]}]}]}')
     assert e.value.field.startswith("kdamonds[0].contexts[0] (schemes[0].action")
     with pytest.raises(ConfigError) as e:
         spec.loads('{"kdamonds": [{"contexts": [{"ops": "paddr", "targets": [], "pause": true}]}]}')

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import fields
 
 import click
 
@@ -83,7 +84,7 @@ def module(name: str, dst: str, params: tuple[str, ...], ram: str) -> None:
     """Write the damo spec of a kernel module's context (DAMON_RECLAIM, DAMON_LRU_SORT,
     DAMON_STAT) with its defaults and the given parameters."""
     mod, cls = MODULES[name]
-    kinds = {f: t for f, t in cls.__annotations__.items()}
+    kinds = {f.name: f.type for f in fields(cls)}
     values = {}
     try:
         for item in params:

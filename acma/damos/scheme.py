@@ -48,6 +48,16 @@ def _bool(path: str, v) -> None:
         raise ConfigError(path, v, "True or False")
 
 
+def _validate_items(path: str, items, cls) -> None:
+    """A tuple of ``cls`` objects, each validated under ``path[i]``."""
+    if not isinstance(items, tuple):
+        raise ConfigError(path, items, f"a tuple of {cls.__name__}")
+    for i, item in enumerate(items):
+        if not isinstance(item, cls):
+            raise ConfigError(f"{path}[{i}]", item, f"a {cls.__name__}")
+        item.validate(f"{path}[{i}]")
+
+
 def _prefixed(err: ConfigError, prefix: str) -> ConfigError:
     """The same error with its field path under ``prefix`` (e.g. ``schemes[2].``)."""
     return ConfigError(prefix + err.field, err.value, err.allowed)
@@ -339,12 +349,7 @@ class Quota(_Validated):
             _int_in(p + name, getattr(self, name), 0, UINT_MAX)
         if self.goal_tuner not in GOAL_TUNERS:
             raise ConfigError(p + "goal_tuner", self.goal_tuner, f"one of {GOAL_TUNERS}")
-        if not isinstance(self.goals, tuple):
-            raise ConfigError(p + "goals", self.goals, "a tuple of QuotaGoal")
-        for i, g in enumerate(self.goals):
-            if not isinstance(g, QuotaGoal):
-                raise ConfigError(f"{p}goals[{i}]", g, "a QuotaGoal")
-            g.validate(f"{p}goals[{i}]")
+        _validate_items(p + "goals", self.goals, QuotaGoal)
 
     @property
     def is_set(self) -> bool:
@@ -495,12 +500,7 @@ class Scheme(_Validated):
                 raise ConfigError(f"{p}migrate_dests[{i}]", d, "a (node, weight) pair")
             _int_in(f"{p}migrate_dests[{i}].node", d[0], 0, 1023, "a node id")
             _int_in(f"{p}migrate_dests[{i}].weight", d[1], 0, UINT_MAX)
-        if not isinstance(self.filters, tuple):
-            raise ConfigError(p + "filters", self.filters, "a tuple of Filter")
-        for i, f in enumerate(self.filters):
-            if not isinstance(f, Filter):
-                raise ConfigError(f"{p}filters[{i}]", f, "a Filter")
-            f.validate(f"{p}filters[{i}]")
+        _validate_items(p + "filters", self.filters, Filter)
         _int_in(p + "max_nr_snapshots", self.max_nr_snapshots, 0, ULONG_MAX)
 
     @property
