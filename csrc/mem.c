@@ -105,7 +105,7 @@ static int block_set_online(acma_mem *m, uint32_t b, uint32_t zone_type)
 		m->pb_mt[pb] = ACMA_MT_MOVABLE;
 	set_used_state(m, start, n, ACMA_PS_OFFLINE, ACMA_PS_DRIVER);
 	for (uint32_t pfn = start; pfn < start + n; pfn += 1u << ACMA_MAX_ORDER)
-		buddy_free(m, pfn, ACMA_MAX_ORDER, 1);   /* onlining frees to the tail */
+		buddy_free(m, pfn, ACMA_MAX_ORDER, FPI_TO_TAIL);   /* onlining frees to the tail */
 	m->counters[ACMA_C_PGFREE] -= n;
 	z->present += n;
 	z->managed += n;
@@ -205,6 +205,9 @@ void acma_mem_free(acma_mem *m)
 	free(m->pb_unmov);
 	free(m->zones);
 	free(m->nodes);
+	reporting_free(m);
+	backing_free(m);
+	balloon_free(m);
 	free(m);
 }
 
@@ -368,20 +371,11 @@ int acma_free_pages(acma_mem *m, uint32_t pfn, uint32_t order)
 	return 0;
 }
 
-/* Move one mapped page elsewhere: same LRU place, same flags, the pte follows. */
-int acma_migrate_page(acma_mem *m, uint32_t pfn, uint32_t *new_pfn)
+/* Move mapped page pfn into the free page np (taken off the buddy lists by the caller, state
+ * DRIVER): same flags, same LRU place when on the same node, the pte follows; pfn is freed. */
+void move_page(acma_mem *m, uint32_t pfn, uint32_t np)
 {
-	if (pfn >= m->cfg.nr_pages)
-		return ACMA_EINVAL;
 	uint8_t s = m->pg[pfn].state;
-	uint32_t np;
-
-	if (s != ACMA_PS_ANON && s != ACMA_PS_FILE)
-		return ACMA_EBUSY;
-	if (try_zones(m, 0, ACMA_MT_MOVABLE, pfn_node(m, pfn), m->block_zone[pfn_block(m, pfn)], 0, &np)) {
-		m->counters[ACMA_C_PGMIGRATE_FAIL]++;
-		return ACMA_EOOM;
-	}
 	struct list *l = &m->nodes[pfn_node(m, pfn)].lru[(s == ACMA_PS_FILE ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON) +
 							  !!(m->pg[pfn].flags & ACMA_PG_ACTIVE)];
 	uint32_t after = m->pg[pfn].prev;
@@ -410,6 +404,23 @@ int acma_migrate_page(acma_mem *m, uint32_t pfn, uint32_t *new_pfn)
 	set_used_state(m, pfn, 1, s, ACMA_PS_DRIVER);
 	buddy_free(m, pfn, 0, 0);
 	m->counters[ACMA_C_PGMIGRATE_SUCCESS]++;
+}
+
+/* Move one mapped page elsewhere: same LRU place, same flags, the pte follows. */
+int acma_migrate_page(acma_mem *m, uint32_t pfn, uint32_t *new_pfn)
+{
+	if (pfn >= m->cfg.nr_pages)
+		return ACMA_EINVAL;
+	uint8_t s = m->pg[pfn].state;
+	uint32_t np;
+
+	if (s != ACMA_PS_ANON && s != ACMA_PS_FILE)
+		return ACMA_EBUSY;
+	if (try_zones(m, 0, ACMA_MT_MOVABLE, pfn_node(m, pfn), m->block_zone[pfn_block(m, pfn)], 0, &np)) {
+		m->counters[ACMA_C_PGMIGRATE_FAIL]++;
+		return ACMA_EOOM;
+	}
+	move_page(m, pfn, np);
 	*new_pfn = np;
 	return 0;
 }
@@ -433,7 +444,7 @@ static void unisolate(acma_mem *m, uint32_t start, uint32_t n, const uint8_t *sa
 			continue;
 		m->pb_free[pfn >> ACMA_PAGEBLOCK_ORDER]--;
 		set_used_state(m, pfn, 1, ACMA_PS_FREE, ACMA_PS_DRIVER);
-		buddy_free(m, pfn, 0, 1);
+		buddy_free(m, pfn, 0, FPI_TO_TAIL | FPI_SKIP_REPORT);   /* undo_isolate: no notify */
 		m->counters[ACMA_C_PGFREE]--;
 	}
 }
