@@ -174,7 +174,6 @@ def record(out: str | os.PathLike, program: str, args: list[str] | tuple[str, ..
         "args": args,
         "inputs_sha256": input_hashes(args, opts),
         "env": env,
-        "cwd": os.path.realpath(opts.cwd or os.getcwd()),
         "stdin": opts.stdin,
         "window_ticks": opts.window,
         "time_unit": "guest instruction",
