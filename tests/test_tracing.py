@@ -20,7 +20,7 @@ from acma.tracing.analysis import profile_trace
 from acma.tracing.lackey import compare_pages, elf_image_pages, parse_lackey
 from acma.tracing.plugin_output import iter_window_chunks, parse_stats
 from acma.tracing.record import RecordOptions, record
-from acma.tracing.replay import TraceTruth, repeat_trace, retime, trace_length_us
+from acma.tracing.replay import TraceTruth, load_replay_trace, repeat_trace, retime, trace_length_us
 from acma.workloads.trace import Trace, TraceEvents, read_trace, write_trace
 
 STATS = ("format=acma_pages 1\ninstructions=1000\naccesses=300\nwindow=100\nwindows=3\npage_events=9\nbytes=132\n"
@@ -157,6 +157,16 @@ def test_retime_and_repeat():
     assert trace_length_us(retime(r, 1000.0)) == 5900 + 1
     with pytest.raises(ConfigError):
         repeat_trace(tr, 0)
+
+
+def test_load_replay_trace_covers_a_duration(tmp_path):
+    tr = _phased_trace()                        # 1900 ticks of 1 ns: 2 µs
+    path = tmp_path / "p.trace"
+    write_trace(path, tr.events, tr.tick_ns, tr.meta)
+    r = load_replay_trace(path, tick_ns=1000.0, cover_us=10_000)   # 1.9 ms per copy
+    assert r.meta["repeat"] == 6 and trace_length_us(r) >= 10_000
+    with pytest.raises(ConfigError):
+        load_replay_trace(path, cover_us=0)
 
 
 def test_lackey_parser_and_comparison():

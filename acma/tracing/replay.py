@@ -53,12 +53,19 @@ def repeat_trace(trace: Trace, times: int, gap_ticks: int = 0) -> Trace:
     return Trace(trace.tick_ns, meta, TraceEvents.concatenate(copies))
 
 
-def load_replay_trace(path: str | os.PathLike, tick_ns: float | None = None, repeat: int = 1) -> Trace:
-    """Read a trace for replay, optionally retimed and repeated (the ``trace`` workload kind of
-    scenario files: ``path``, ``tick_ns``, ``repeat``; see docs/real-workloads.md)."""
+def load_replay_trace(path: str | os.PathLike, tick_ns: float | None = None, repeat: int = 1,
+                      cover_us: int | None = None) -> Trace:
+    """Read a trace for replay, optionally retimed and repeated: ``repeat`` times, or (with
+    ``cover_us``) as many times as it takes to run for at least ``cover_us`` µs. This is the
+    ``trace`` workload kind of scenario files (docs/real-workloads.md §4)."""
     tr = read_trace(path)
     if tick_ns is not None:
         tr = retime(tr, tick_ns)
+    if cover_us is not None:
+        if isinstance(cover_us, bool) or not isinstance(cover_us, int) or cover_us < 1:
+            raise ConfigError("cover_us", cover_us, "a duration in µs >= 1")
+        once = max(1, trace_length_us(tr))
+        repeat = min(MAX_REPEAT, -(-cover_us // once))
     return repeat_trace(tr, repeat)
 
 
