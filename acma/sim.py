@@ -181,8 +181,11 @@ class Simulation:
         return run
 
     def add_trace(self, trace: Trace, start_us: int = 0, name: str = "",
-                  vma_gap_pages: int = TRACE_VMA_GAP_PAGES) -> TraceRun:
-        """Replay ``trace`` from ``start_us``: pages of a pid closer than ``vma_gap_pages`` share a VMA."""
+                  vma_gap_pages: int | None = None) -> TraceRun:
+        """Replay ``trace`` from ``start_us``: pages of a pid closer than ``vma_gap_pages`` share a
+        VMA (default: the trace's ``meta["vma_gap_pages"]``, else 512 pages = 2 MiB)."""
+        if vma_gap_pages is None:
+            vma_gap_pages = trace.meta.get("vma_gap_pages", TRACE_VMA_GAP_PAGES)
         if self._trace_armed:
             raise ConfigError("add_trace", name, "traces added before the first run()")
         if isinstance(vma_gap_pages, bool) or not isinstance(vma_gap_pages, int) or not 1 <= vma_gap_pages <= 1 << 30:

@@ -41,6 +41,7 @@ FIXED_ENV = {
     "PYTHONHASHSEED": "0",
     "PYTHONDONTWRITEBYTECODE": "1",
 }
+REPLAY_VMA_GAP_PAGES = 16      # replay: pages within 64 KiB share a VMA (10-40 VMAs, as real processes map)
 TRACE_PID = 1                   # the pid of every event of a recorded program
 _ADDR_NO_RANDOMIZE = 0x0040000  # personality(2) flag, as `setarch -R` sets it
 
@@ -180,6 +181,7 @@ def record(out: str | os.PathLike, program: str, args: list[str] | tuple[str, ..
         "tick_ns_meaning": "assumed nanoseconds per guest instruction",
         "code_pages": opts.code,
         "address_space": "virtual",
+        "vma_gap_pages": REPLAY_VMA_GAP_PAGES,
         "qemu": qemu_version(qemu),
         "qemu_seed": opts.seed,
         "plugin_sha256": plugin_digest(),
