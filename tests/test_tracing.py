@@ -7,6 +7,8 @@ import sys
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from click.testing import CliRunner
 
 from acma.cli import main
@@ -221,3 +223,39 @@ def test_trace_truth_and_accuracy_on_a_replayed_trace():
         if ops == "vaddr":       # paddr over 256 MiB with 136 pages is DAMON's hard case: no bound
             assert s.hot_recall > 0.9 and s.hot_precision > 0.9, s
             assert s.wss_error_mean < 0.5, s
+
+
+window_lists = st.lists(st.lists(st.tuples(st.integers(0, 300), st.integers(0, 1), st.integers(0, 1)),
+                                 max_size=12), max_size=12)
+
+
+@given(window_lists, st.integers(1, 200))
+def test_chunked_window_reading_equals_one_parse(wins, chunk):
+    data = windows(*[(100 * i, pages) for i, pages in enumerate(wins)])
+    whole = TraceEvents.from_window_records(data, 3)
+    ev = TraceEvents.concatenate(list(iter_window_chunks(io.BytesIO(data), 3, chunk_bytes=chunk)))
+    assert ev.vpn.tolist() == whole.vpn.tolist() and ev.time.tolist() == whole.time.tolist()
+
+
+@given(st.lists(st.lists(st.integers(0, 40), max_size=15), min_size=1, max_size=15), st.integers(1, 4))
+def test_profile_matches_python_sets(wins, min_windows):
+    """Pages, first touches and Jaccard distances per window against plain Python sets."""
+    t = [i * 10 for i, pages in enumerate(wins) for _ in pages]
+    v = [p for pages in wins for p in pages]
+    if not v:
+        return
+    ev = TraceEvents(np.array(t), np.zeros(len(t), np.uint32), np.array(v), np.zeros(len(t), bool))
+    prof = profile_trace(Trace(1.0, {}, ev), 10, 0.5, min_windows)
+    first = t[0] // 10
+    sets = [set(p) for p in wins[first:t[-1] // 10 + 1]]
+    assert prof.pages_per_window.tolist() == [len(s) for s in sets]
+    seen: set = set()
+    for i, s in enumerate(sets):
+        assert prof.new_pages_per_window[i] == len(s - seen)
+        seen |= s
+        if i:
+            union = sets[i - 1] | s
+            want = 1 - len(sets[i - 1] & s) / len(union) if union else 0.0
+            assert prof.jaccard[i] == pytest.approx(want)
+    assert sum(p.last - p.first + 1 for p in prof.phases) == len(sets)
+    assert all(p.last - p.first + 1 >= min_windows for p in prof.phases[:-1])
