@@ -97,11 +97,14 @@ def main() -> None:
                         f"{rec.file_bytes / 1e3:,.0f} kB | {rec.bytes_per_1e8_instructions / 1e3:,.1f} kB |")
         tr = read_trace(rec.path)
         prof = profile_trace(tr)
+        mid = profile_trace(tr, 1_000_000)
         coarse = profile_trace(tr, 10_000_000)
         per = prof.pages_per_window
+        top = coarse.pages_per_window.max() * 4096 / 2**20
         shape_rows.append(f"| {name} | {prof.footprint_bytes / 2**20:.2f} MiB | {np.median(per):.0f} / "
-                          f"{np.percentile(per, 90):.0f} / {per.max()} | {len(prof.phases)} | "
-                          f"`{sparkline(coarse.pages_per_window.astype(float))}` |")
+                          f"{np.percentile(per, 90):.0f} / {per.max()} | {len(prof.phases)} / {len(mid.phases)} / "
+                          f"{len(coarse.phases)} | `{sparkline(coarse.pages_per_window.astype(float))}` "
+                          f"(top {top:.1f} MiB) |")
         for ops in ("vaddr", "paddr"):
             s, rep, length_s, wall, nvmas = damon_accuracy(rec.path, ops)
             acc_rows.append(f"| {name} | {ops} | {rep}x, {length_s:.1f} s | {s.windows} | {s.mean_regions:.0f} | "
@@ -112,7 +115,8 @@ def main() -> None:
     print("\n| program | instructions | native | qemu-user + plugin | recording rate | trace file | per 1e8 instr |")
     print("|---|---|---|---|---|---|---|")
     print("\n".join(rec_rows))
-    print("\n| program | footprint | pages per 1e5-instr window (median / p90 / max) | phases | pages per 1e7-instr window over time |")
+    print("\n| program | footprint | pages per 1e5-instr window (median / p90 / max) | phases at 1e5 / 1e6 / 1e7-instr "
+          "windows | pages per 1e7-instr window over time |")
     print("|---|---|---|---|---|")
     print("\n".join(shape_rows))
     print("\n| program | ops | replay | windows | regions | WSS error | WSS bias | hot precision / recall | "

@@ -88,6 +88,14 @@ def test_record_options_are_checked_before_anything_runs(field, kw, tmp_path):
     assert not os.listdir(tmp_path)
 
 
+def test_cli_record_names_a_bad_program_or_output(tmp_path):
+    out = CliRunner().invoke(main, ["trace", "record", "-o", str(tmp_path / "x.trace"), "--", "no-such-program-xyz"])
+    assert out.exit_code == 2 and "program" in out.output
+    out = CliRunner().invoke(main, ["trace", "record", "-o", str(tmp_path / "no" / "x.trace"), "--", "true"])
+    assert out.exit_code == 2 and "out" in out.output
+    assert not os.listdir(tmp_path)
+
+
 def test_missing_qemu_names_the_setup_command(monkeypatch, tmp_path):
     monkeypatch.setattr(tq.shutil, "which", lambda name, **kw: None if name == tq.QEMU else "/bin/" + name)
     with pytest.raises(tq.ToolMissing, match="acma trace setup"):

@@ -163,6 +163,9 @@ def record(out: str | os.PathLike, program: str, args: list[str] | tuple[str, ..
     """
     opts = options or RecordOptions()
     opts.validate()
+    out_dir = os.path.dirname(os.path.abspath(os.fspath(out)))
+    if not os.path.isdir(out_dir):
+        raise ConfigError("out", os.fspath(out), "a file in an existing directory")
     args = [str(a) for a in args]
     env = opts.environment()
     exe = resolve_program(program, env, opts.cwd)
