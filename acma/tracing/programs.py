@@ -3,8 +3,10 @@
 Every workload here is a program found on any Debian machine (gzip, xz, sort, python3) or in
 its registry (sqlite3), run single-threaded on inputs generated from a fixed seed, in a fixed
 environment, from a working directory holding only its inputs (relative paths, so the
-program sees the same argv wherever the directory is). Recording one twice gives the same
-trace bytes (tests/test_tracing_qemu.py checks this).
+program sees the same argv). That directory is a fresh temporary one whose path always has
+the same length: python's start-up reads its working directory, and a longer path costs a few
+more instructions. Recording one twice gives the same trace bytes, whatever ``directory`` the
+trace goes to (tests/test_tracing_qemu.py checks this).
 
 ``scale`` sets the input size: ``"small"`` for tests (each program runs 10-150 M instructions,
 well under a second under qemu-user), ``"medium"`` for the evidence in docs/real-workloads.md.
@@ -14,6 +16,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from dataclasses import dataclass
 from typing import Callable
 
@@ -103,8 +106,9 @@ WORKLOADS: dict[str, RealWorkload] = {w.name: w for w in (
                  description="sort --parallel=1 of generated lines (1 MiB per scale unit)"),
     RealWorkload("sqlite3", "sqlite3", (":memory:",), "sqlite3", _sql_input, stdin="session.sql",
                  description="sqlite3 in memory: 20k rows per scale unit inserted, indexed, queried twice"),
-    RealWorkload("python", "python3", ("-S", "work.py"), "python3-minimal", _py_input,
-                 description="python3 -S: a 20k-entry dict per scale unit, sorted, filtered"),
+    RealWorkload("python", "python3", ("-S", "-"), "python3-minimal", _py_input, stdin="work.py",
+                 description="python3 -S reading its script from stdin (so sys.path holds no directory): "
+                             "a 20k-entry dict per scale unit, sorted, filtered"),
 )}
 
 
@@ -125,14 +129,16 @@ def prepare_inputs(workload: RealWorkload, directory: str, scale: str = "small")
 
 def record_workload(name: str, directory: str, scale: str = "small", out: str | None = None,
                     options: RecordOptions | None = None) -> Recording:
-    """Generate the inputs of workload ``name`` and record it to ``out`` (default
-    ``directory/<name>.trace``). ``options`` may set window and tick_ns; cwd and stdin are the
-    workload's."""
+    """Generate the inputs of workload ``name`` in a temporary directory and record it to ``out``
+    (default ``directory/<name>.trace``). ``options`` may set window, tick_ns, code, env, seed and
+    timeout; the working directory and stdin are the workload's."""
     if name not in WORKLOADS:
         raise ConfigError("workload", name, f"one of {sorted(WORKLOADS)}")
     wl = WORKLOADS[name]
-    inputs = prepare_inputs(wl, directory, scale)
+    out = out or os.path.join(directory, f"{name}.trace")
     opts = options or RecordOptions()
-    opts = RecordOptions(window=opts.window, tick_ns=opts.tick_ns, code=opts.code, env=opts.env, cwd=inputs,
-                         stdin=wl.stdin, stdout=None, seed=opts.seed, timeout_s=opts.timeout_s)
-    return record(out or os.path.join(directory, f"{name}.trace"), wl.program, list(wl.args), opts)
+    with tempfile.TemporaryDirectory(prefix="acma-run-") as run_dir:   # a path of fixed length
+        inputs = prepare_inputs(wl, run_dir, scale)
+        opts = RecordOptions(window=opts.window, tick_ns=opts.tick_ns, code=opts.code, env=opts.env, cwd=inputs,
+                             stdin=wl.stdin, stdout=None, seed=opts.seed, timeout_s=opts.timeout_s)
+        return record(out, wl.program, list(wl.args), opts)
