@@ -113,8 +113,8 @@ def _info_doc(path: str, window: int | None, threshold: float, min_windows: int)
         "window_ticks": prof.window_ticks, "windows": len(per),
         "duration_s": len(per) * prof.window_ticks * to_s,
         "pages_per_window": stats,
-        "phases": [dict(first_window=p.first, last_window=p.last, start_s=p.start_tick * to_s,
-                        end_s=p.end_tick * to_s, distinct_pages=p.distinct_pages, mean_pages=p.mean_pages)
+        "phases": [{"first_window": p.first, "last_window": p.last, "start_s": p.start_tick * to_s,
+                        "end_s": p.end_tick * to_s, "distinct_pages": p.distinct_pages, "mean_pages": p.mean_pages}
                    for p in prof.phases],
         "pages_per_window_series": per.tolist(),
     }

@@ -43,12 +43,10 @@ def native_seconds(name: str, directory: str, scale: str, runs: int = 3) -> floa
     exe = resolve_program(wl.program, env, d)
     best = math.inf
     for _ in range(runs):
-        stdin = open(os.path.join(d, wl.stdin), "rb") if wl.stdin else subprocess.DEVNULL
-        t = time.perf_counter()
-        subprocess.run([exe, *wl.args], cwd=d, env=env, stdin=stdin, stdout=subprocess.DEVNULL, check=True)
-        best = min(best, time.perf_counter() - t)
-        if wl.stdin:
-            stdin.close()
+        with open(os.path.join(d, wl.stdin or os.devnull), "rb") as stdin:
+            t = time.perf_counter()
+            subprocess.run([exe, *wl.args], cwd=d, env=env, stdin=stdin, stdout=subprocess.DEVNULL, check=True)
+            best = min(best, time.perf_counter() - t)
     return best
 
 
@@ -133,7 +131,7 @@ def main() -> None:
                           f"{len(coarse.phases)} | `{sparkline(coarse.pages_per_window.astype(float))}` "
                           f"(top {top:.1f} MiB) |")
         for ops in ("vaddr", "paddr"):
-            s, rep, length_s, wall, nvmas = damon_accuracy(rec.path, ops)
+            s, rep, length_s, wall, _nvmas = damon_accuracy(rec.path, ops)
             acc_rows.append(f"| {name} | {ops} | {rep}x, {length_s:.1f} s | {s.windows} | {s.mean_regions:.0f} | "
                             f"{s.wss_error_mean:.2f} | {s.wss_bias:+.2f} | {s.hot_precision:.2f} / {s.hot_recall:.2f} | "
                             f"{s.cold_precision:.2f} / {s.cold_recall:.2f} | {s.heatmap_error:.3f} | {wall:.1f} s |")

@@ -7,9 +7,9 @@ import sys
 
 import numpy as np
 import pytest
+from click.testing import CliRunner
 from hypothesis import given
 from hypothesis import strategies as st
-from click.testing import CliRunner
 
 from acma.cli import main
 from acma.damon import Attrs, Context, Target
@@ -23,7 +23,7 @@ from acma.tracing.lackey import compare_pages, elf_image_pages, parse_lackey
 from acma.tracing.plugin_output import iter_window_chunks, parse_stats
 from acma.tracing.record import RecordOptions, record
 from acma.tracing.replay import TraceTruth, load_replay_trace, repeat_trace, retime, trace_length_us
-from acma.workloads.trace import Trace, TraceEvents, read_trace, write_trace
+from acma.workloads.trace import Trace, TraceEvents, write_trace
 
 STATS = ("format=acma_pages 1\ninstructions=1000\naccesses=300\nwindow=100\nwindows=3\npage_events=9\nbytes=132\n"
          "vcpus=1\nthread_at=0\nthreads=0\nforks=2\nclone3=0\nwrite_error=0\n")
@@ -77,9 +77,9 @@ def test_window_chunks_reject_a_truncated_window():
 
 
 @pytest.mark.parametrize("field, kw", [
-    ("window", dict(window=0)), ("tick_ns", dict(tick_ns=float("nan"))), ("tick_ns", dict(tick_ns=0)),
-    ("seed", dict(seed=-1)), ("env['A=B']", dict(env={"A=B": "1"})), ("cwd", dict(cwd="/no/such/dir")),
-    ("stdin", dict(stdin="/no/such/file")),
+    ("window", {"window": 0}), ("tick_ns", {"tick_ns": float("nan")}), ("tick_ns", {"tick_ns": 0}),
+    ("seed", {"seed": -1}), ("env['A=B']", {"env": {"A=B": "1"}}), ("cwd", {"cwd": "/no/such/dir"}),
+    ("stdin", {"stdin": "/no/such/file"}),
 ])
 def test_record_options_are_checked_before_anything_runs(field, kw, tmp_path):
     with pytest.raises(ConfigError) as e:

@@ -7,10 +7,9 @@ in chunks of whole windows so that a long recording never has to fit in memory a
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass, fields
-from typing import BinaryIO, Iterator
-
-import numpy as np
+from typing import BinaryIO
 
 from ..errors import FormatError
 from ..workloads.trace import TraceEvents
@@ -95,10 +94,3 @@ def _whole_windows(buf: bytes) -> int:
         off = stop
     return off
 
-
-def window_page_counts(events: TraceEvents) -> np.ndarray:
-    """Distinct pages per recorded window (events sharing a time form one window)."""
-    if not len(events):
-        return np.zeros(0, np.int64)
-    starts = np.flatnonzero(np.diff(events.time, prepend=events.time[0] - np.uint64(1)) != 0)
-    return np.diff(np.append(starts, len(events)))

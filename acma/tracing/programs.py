@@ -17,8 +17,8 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
@@ -26,9 +26,11 @@ from ..errors import ConfigError
 from .record import Recording, RecordOptions, record
 
 SCALES = {"small": 1, "medium": 8}
-_WORDS = ("memory page fold reclaim guest host balloon region access sample aggregate monitor scheme quota "
-          "watermark compaction hotplug zone node swap cache anon file dirty clean idle young active inactive "
-          "lru kswapd fault migrate tier report free buddy order pageblock movable kernel damon acma").split()
+_WORDS = ("memory", "page", "fold", "reclaim", "guest", "host", "balloon", "region", "access", "sample",
+          "aggregate", "monitor", "scheme", "quota", "watermark", "compaction", "hotplug", "zone", "node",
+          "swap", "cache", "anon", "file", "dirty", "clean", "idle", "young", "active", "inactive", "lru",
+          "kswapd", "fault", "migrate", "tier", "report", "free", "buddy", "order", "pageblock", "movable",
+          "kernel", "damon", "acma")
 
 
 def _text(rng: np.random.Generator, nbytes: int) -> bytes:
@@ -45,12 +47,12 @@ def _sql(rng: np.random.Generator, rows: int) -> bytes:
     """An in-memory database session: a table of ``rows`` rows, an index, two queries."""
     return (
         "CREATE TABLE t(id INTEGER PRIMARY KEY, k INTEGER, v TEXT);\n"
-        "WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {rows}) "
-        "INSERT INTO t(k, v) SELECT (i * 2654435761) % {mod}, printf('value-%08d', i) FROM c;\n"
+        f"WITH RECURSIVE c(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM c WHERE i < {rows}) "
+        f"INSERT INTO t(k, v) SELECT (i * 2654435761) % {rows // 2 + int(rng.integers(1, 100))}, printf('value-%08d', i) FROM c;\n"
         "CREATE INDEX tk ON t(k);\n"
-        "SELECT count(*), sum(k) FROM t WHERE k < {cut};\n"
+        f"SELECT count(*), sum(k) FROM t WHERE k < {rows // 8};\n"
         "SELECT k, count(*) FROM t GROUP BY k ORDER BY 2 DESC LIMIT 5;\n"
-    ).format(rows=rows, mod=rows // 2 + int(rng.integers(1, 100)), cut=rows // 8).encode()
+    ).encode()
 
 
 _PY_SCRIPT = '''"""A dict of {n} entries, sorted views of it, and a list comprehension: allocation-heavy Python."""

@@ -66,7 +66,7 @@ def require_qemu() -> str:
 
 def qemu_version(exe: str) -> str:
     """The first line of ``qemu-x86_64 --version``."""
-    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30)
+    out = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=30, check=False)
     return out.stdout.splitlines()[0].strip() if out.stdout else "unknown"
 
 
@@ -84,7 +84,8 @@ def build_plugin(force: bool = False) -> str:
     with open(src, "wb") as f:
         f.write(plugin_source())
     tmp = f"{so}.{os.getpid()}.tmp"
-    done = subprocess.run([gcc, *PLUGIN_CFLAGS, "-o", tmp, src], capture_output=True, text=True, timeout=300)
+    done = subprocess.run([gcc, *PLUGIN_CFLAGS, "-o", tmp, src], capture_output=True, text=True, timeout=300,
+                          check=False)
     if done.returncode != 0:
         raise AcmaError(f"building the QEMU plugin failed ({' '.join([gcc, *PLUGIN_CFLAGS])}):\n{done.stderr}")
     os.replace(tmp, so)
@@ -123,7 +124,7 @@ def run_setup(plan: SetupPlan | None = None, update: bool = True) -> SetupPlan:
         env = dict(os.environ, DEBIAN_FRONTEND="noninteractive")
         if update:
             subprocess.run(["apt-get", "update", "-qq"], env=env, check=False, timeout=600)
-        done = subprocess.run(plan.command, env=env, capture_output=True, text=True, timeout=1800)
+        done = subprocess.run(plan.command, env=env, capture_output=True, text=True, timeout=1800, check=False)
         if done.returncode != 0:
             raise AcmaError(f"{' '.join(plan.command)} failed ({done.returncode}):\n{done.stderr[-2000:]}")
     if find_qemu():

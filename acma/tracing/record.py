@@ -14,6 +14,7 @@ names a file, so a trace says what produced it.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import hashlib
 import os
@@ -194,18 +195,15 @@ def record(out: str | os.PathLike, program: str, args: list[str] | tuple[str, ..
         cmd = [qemu, "-seed", str(opts.seed),
                "-plugin", f"{plugin},out={pages},stats={stats_path},win={opts.window},code={int(opts.code)}",
                exe, *args]
-        stdin = open(opts._in_cwd(opts.stdin), "rb") if opts.stdin else subprocess.DEVNULL
-        stdout = open(opts._in_cwd(opts.stdout), "wb") if opts.stdout else subprocess.DEVNULL
-        t0 = time.perf_counter()
-        try:
-            done = subprocess.run(cmd, env=env, cwd=opts.cwd, stdin=stdin, stdout=stdout,
-                                  stderr=subprocess.PIPE, timeout=opts.timeout_s, preexec_fn=_no_aslr)
-        except subprocess.TimeoutExpired:
-            raise RecordingFailed(f"{exe} did not finish within {opts.timeout_s} s under qemu-user") from None
-        finally:
-            for f in (stdin, stdout):
-                if not isinstance(f, int):
-                    f.close()
+        with contextlib.ExitStack() as files:
+            stdin = files.enter_context(open(opts._in_cwd(opts.stdin), "rb")) if opts.stdin else subprocess.DEVNULL
+            stdout = files.enter_context(open(opts._in_cwd(opts.stdout), "wb")) if opts.stdout else subprocess.DEVNULL
+            t0 = time.perf_counter()
+            try:
+                done = subprocess.run(cmd, env=env, cwd=opts.cwd, stdin=stdin, stdout=stdout, stderr=subprocess.PIPE,
+                                      timeout=opts.timeout_s, preexec_fn=_no_aslr, check=False)
+            except subprocess.TimeoutExpired:
+                raise RecordingFailed(f"{exe} did not finish within {opts.timeout_s} s under qemu-user") from None
         wall = time.perf_counter() - t0
         stats = _read_stats(stats_path, done, exe)
         if stats.multithreaded:
