@@ -113,9 +113,13 @@ class TraceTruth:
         t, vpage, pages, first, _ = self._by_pid[process.pid]
         exist = pages[first < t1]
         lo, hi = np.searchsorted(t, [t0, t1], side="left")
-        k = np.minimum((t[lo:hi] - np.uint64(t0)) // np.uint64(max(s, 1)), np.uint64(max(n - 1, 0)))
-        pairs = np.unique(np.stack([vpage[lo:hi], k]), axis=1)
-        touched, counts = np.unique(pairs[0], return_counts=True)
+        n = max(n, 1)
+        k = np.minimum((t[lo:hi] - np.uint64(t0)) // np.uint64(max(s, 1)), np.uint64(n - 1))
+        if n < 1 << 27:              # one u64 key per (page, sample): virtual pages are below 2**36
+            pairs = np.unique(vpage[lo:hi] * np.uint64(n) + k) // np.uint64(n)
+        else:
+            pairs = np.unique(np.stack([vpage[lo:hi], k]), axis=1)[0]
+        touched, counts = np.unique(pairs, return_counts=True)
         c = np.zeros(len(exist), dtype=np.float64)
         c[np.searchsorted(exist, touched)] = counts
         return exist, c
