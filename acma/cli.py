@@ -299,3 +299,6 @@ def _duration_or_zero(text: str) -> int:
     except ConfigError:
         raise click.BadParameter(f"{text!r} is not a duration such as '1s' or '500 ms'",
                                  param_hint="'--time-range'") from None
+
+
+from .damos.cli import damos as _damos; main.add_command(_damos)  # noqa: E402  (acma damos ...)
