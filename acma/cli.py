@@ -303,3 +303,4 @@ def _duration_or_zero(text: str) -> int:
 
 from .cli_trace import trace as _trace_commands  # noqa: E402  (acma trace ...: its own module)
 main.add_command(_trace_commands)
+from .damos.cli import damos as _damos; main.add_command(_damos)  # noqa: E402  (acma damos ...)

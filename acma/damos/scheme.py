@@ -48,6 +48,16 @@ def _bool(path: str, v) -> None:
         raise ConfigError(path, v, "True or False")
 
 
+def _validate_items(path: str, items, cls) -> None:
+    """A tuple of ``cls`` objects, each validated under ``path[i]``."""
+    if not isinstance(items, tuple):
+        raise ConfigError(path, items, f"a tuple of {cls.__name__}")
+    for i, item in enumerate(items):
+        if not isinstance(item, cls):
+            raise ConfigError(f"{path}[{i}]", item, f"a {cls.__name__}")
+        item.validate(f"{path}[{i}]")
+
+
 def _prefixed(err: ConfigError, prefix: str) -> ConfigError:
     """The same error with its field path under ``prefix`` (e.g. ``schemes[2].``)."""
     return ConfigError(prefix + err.field, err.value, err.allowed)
@@ -120,7 +130,9 @@ class AccessPattern(_Validated):
     (``nr_accesses_unit="samples"``, the kernel's unit) or a percent of the maximum
     (``"percent"``, damo's); ages are aggregation intervals (``age_unit="aggr_intervals"``, the
     kernel's) or microseconds (``"usec"``, damo's). ``MAX`` (ULONG_MAX) is "no upper bound" in
-    every unit. Defaults match every region, as sysfs does (0..max each).
+    every unit. Defaults match every region, as damo's do (a fresh sysfs scheme dir holds 0..0
+    ranges instead, which match nothing). min > max is rejected, as the kernel's old debugfs
+    interface did (sysfs takes it and the scheme never matches).
     """
 
     min_sz_region: int = 0
@@ -276,7 +288,9 @@ GOAL_TUNERS = ("consist", "temporal")
 class QuotaGoal(_Validated):
     """``struct damos_quota_goal`` (sysfs ``quotas/goals/<N>/``): metric, target_value,
     current_value (read only for ``user_input``; the others are measured), ``nid`` for the node
-    metrics, ``memcg_path`` for the memcg ones."""
+    metrics, ``memcg_path`` for the memcg ones. target_value must be >= 1: the score divides by
+    it, and sysfs drops a goal whose target is 0 (damos_sysfs_add_quota_score), as our damo
+    spec import does."""
 
     metric: str = "user_input"
     target_value: int = 1
@@ -289,7 +303,6 @@ class QuotaGoal(_Validated):
         p = path + "."
         if self.metric not in GOAL_METRICS:
             raise ConfigError(p + "metric", self.metric, f"one of {GOAL_METRICS}")
-        # the score is current*10000/target, so a zero target would divide by zero
         _int_in(p + "target_value", self.target_value, 1, ULONG_MAX)
         _int_in(p + "current_value", self.current_value, 0, ULONG_MAX)
         if self.metric in NID_METRICS:
@@ -336,12 +349,7 @@ class Quota(_Validated):
             _int_in(p + name, getattr(self, name), 0, UINT_MAX)
         if self.goal_tuner not in GOAL_TUNERS:
             raise ConfigError(p + "goal_tuner", self.goal_tuner, f"one of {GOAL_TUNERS}")
-        if not isinstance(self.goals, tuple):
-            raise ConfigError(p + "goals", self.goals, "a tuple of QuotaGoal")
-        for i, g in enumerate(self.goals):
-            if not isinstance(g, QuotaGoal):
-                raise ConfigError(f"{p}goals[{i}]", g, "a QuotaGoal")
-            g.validate(f"{p}goals[{i}]")
+        _validate_items(p + "goals", self.goals, QuotaGoal)
 
     @property
     def is_set(self) -> bool:
@@ -364,7 +372,7 @@ class Filter(_Validated):
     """``struct damos_filter`` (sysfs ``filters/<N>/``): a region or page "hits" when its
     ``type`` predicate equals ``matching``; the first hit decides (``allow`` or reject).
 
-    Arguments by type: ``memcg_path`` (memcg), ``addr_range`` = (start, end) bytes, end
+    Arguments by type: ``memcg_path`` (memcg), ``addr_range`` = (start, end) bytes, start <= end, end
     exclusive (addr), ``target_idx`` (target), ``hugepage_size`` = (min, max) bytes inclusive.
     ``addr`` and ``target`` are core filters (per region); the rest run in the ops layer (per
     folio).
@@ -404,14 +412,12 @@ class Filter(_Validated):
             raise ConfigError(p + "memcg_path", self.memcg_path, "a cgroup path such as '/workload'")
         if self.type == "target":
             _int_in(p + "target_idx", self.target_idx, 0, UINT_MAX, "a DAMON target index")
-        for name, ok_eq in (("addr_range", False), ("hugepage_size", True)):
-            if self.type != name:
-                continue
+        if self.type in ("addr", "hugepage_size"):   # damon_sysfs_add_scheme_filters' checks
+            name = _FILTER_ARG[self.type]
             v = getattr(self, name)
             if not (isinstance(v, tuple) and len(v) == 2 and all(_is_int(x) and 0 <= x <= ULONG_MAX for x in v)
-                    and (v[0] <= v[1] if ok_eq else v[0] < v[1])):
-                rule = "min <= max" if ok_eq else "start < end"
-                raise ConfigError(p + name, v, f"a pair of byte values in [0, 2**64) with {rule}")
+                    and v[0] <= v[1]):
+                raise ConfigError(p + name, v, "a (low, high) pair of byte values in [0, 2**64), low <= high")
 
 
 # --- watermarks ------------------------------------------------------------------------------
@@ -423,7 +429,8 @@ WMARK_METRICS = ("none", "free_mem_rate")
 class Watermarks(_Validated):
     """``struct damos_watermarks`` (sysfs ``watermarks/``): per-mille thresholds of
     ``free_mem_rate`` checked every ``interval_us``; ``none`` keeps the scheme always active.
-    Sysfs rejects a scheme unless high >= mid >= low (damon_sysfs_mk_scheme)."""
+    high >= mid >= low is required, the rule of the kernel's debugfs interface (sysfs does not
+    check it; inverted marks only make the activation rule meaningless)."""
 
     metric: str = "none"
     interval_us: int = 0
@@ -493,12 +500,7 @@ class Scheme(_Validated):
                 raise ConfigError(f"{p}migrate_dests[{i}]", d, "a (node, weight) pair")
             _int_in(f"{p}migrate_dests[{i}].node", d[0], 0, 1023, "a node id")
             _int_in(f"{p}migrate_dests[{i}].weight", d[1], 0, UINT_MAX)
-        if not isinstance(self.filters, tuple):
-            raise ConfigError(p + "filters", self.filters, "a tuple of Filter")
-        for i, f in enumerate(self.filters):
-            if not isinstance(f, Filter):
-                raise ConfigError(f"{p}filters[{i}]", f, "a Filter")
-            f.validate(f"{p}filters[{i}]")
+        _validate_items(p + "filters", self.filters, Filter)
         _int_in(p + "max_nr_snapshots", self.max_nr_snapshots, 0, ULONG_MAX)
 
     @property
