@@ -1,0 +1,79 @@
+"""One guest as the host sees it: its simulation, its devices and its host-side books."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Callable
+
+from ..errors import ConfigError
+from ..mm.guest import GuestConfig
+from ..sim import Simulation
+from ..units import PAGE_SIZE
+from .config import VMSpec
+
+
+def derive_seed(host_seed: int, index: int, guest_seed: int) -> int:
+    """A guest's seed from the host's, its index and its own (splitmix64 of the three), so one
+    host seed fixes every guest and two guests never share a random stream by accident."""
+    x = (host_seed * 0x9E3779B97F4A7C15 + index * 0xBF58476D1CE4E5B9 + guest_seed) % 2**64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) % 2**64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) % 2**64
+    return x ^ (x >> 31)
+
+
+class VM:
+    """A guest on the host: ``sim`` (its Simulation), ``backing`` (which host pages hold its
+    memory), ``balloon`` (its virtio-balloon device), ``hotplug`` (its user-space memory
+    hot-(un)plug controller), the user's ``min_mem``/``max_mem``, and the host's books for it:
+    ``killed``, ``host_swapped`` (bytes of its memory in host swap) and ``host_stall_us``
+    (time it lost to host swap-ins, invisible to the guest's own PSI)."""
+
+    def __init__(self, index: int, spec: VMSpec, host_seed: int, min_mem: int, max_mem: int,
+                 sample_interval_us: int):
+        self.index, self.spec, self.name = index, spec, spec.name
+        self.min_mem, self.max_mem = min_mem, max_mem
+        cfg: GuestConfig = replace(spec.guest, seed=derive_seed(host_seed, index, spec.guest.seed))
+        self.sim = Simulation(cfg, sample_interval_us=sample_interval_us)
+        for w in spec.workloads:
+            self.sim.add_workload(w)
+        if spec.churn is not None:
+            self.sim.add_kernel_churn(replace(spec.churn, live=[], sim=None))
+        self.backing = None
+        self.balloon = None
+        self.hotplug = None
+        self.killed = False
+        self.killed_at_us: int | None = None
+        self.host_swapped = 0
+        self.host_stall_us = 0.0
+
+    @property
+    def guest(self):
+        return self.sim.guest
+
+    @property
+    def now_us(self) -> int:
+        return self.sim.guest.now_us
+
+    def advance_to(self, t_us: int, advance: Callable[[int], None] | None = None) -> None:
+        """Run this guest's events up to ``t_us`` (``advance``: e.g. a DAMON context's run_until)."""
+        if self.killed:
+            raise ConfigError(f"vm[{self.name}]", "killed", "a live VM (the host OOM-killed this one)")
+        self.sim.run_until(t_us, advance)
+
+    def backed_bytes(self) -> int:
+        """Host memory holding this guest's RAM (in host RAM or host swap)."""
+        return 0 if self.killed else self.backing.backed_bytes()
+
+    def footprint(self) -> int:
+        """Host RAM this guest's memory takes now: backed minus what sits in host swap."""
+        return 0 if self.killed else self.backed_bytes() - self.host_swapped
+
+    def online_bytes(self) -> int:
+        """Guest memory online now (MemTotal's span, before balloon or reserved pages)."""
+        return sum(z["present"] for z in self.guest.zoneinfo()) * PAGE_SIZE
+
+    def demand_bytes(self) -> int:
+        """What the guest's programs have allocated (in use in their VMAs) plus kernel pages:
+        the ground-truth demand a policy should follow."""
+        pages = sum(v.info()["nalloc"] for p in self.guest.processes for v in p.vmas)
+        return (pages + self.guest.states()["kernel"]) * PAGE_SIZE
