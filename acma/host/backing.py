@@ -21,7 +21,7 @@ class Preallocated:
     def backed_bytes(self) -> int:
         return self._bytes
 
-    def discard(self, pfn: int, npages: int) -> int:
+    def discard(self, pfns, order: int) -> int:
         """ram_block_discard_range is disabled for pinned memory: nothing is released."""
         self.refused_discards += 1
         return 0

@@ -11,13 +11,18 @@ kernel's oom_badness would pick the biggest RSS. Nothing goes over capacity sile
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Callable
 
+from .._core import GuestOOM
 from ..errors import ConfigError
 from ..units import PAGE_SIZE
 from .config import HostConfig
 from .policy import Policy
 from .series import HostSeries
-from .vm import VM
+from .vm import VM, ColdCurve
+
+
+GUEST_SAMPLE_US = 60_000_000   # each guest's own Simulation samples (the host keeps its own series)
 
 
 @dataclass(frozen=True)
@@ -26,9 +31,9 @@ class Failure:
 
     t_us: int
     over_bytes: int
-    action: str          # "swap" or "kill"
+    action: str          # "swap", "kill" (host OOM kill) or "guest_oom" (the guest could not go on)
     vm: str
-    bytes: int           # swapped out, or the killed guest's footprint
+    bytes: int           # swapped out, or the stopped guest's footprint
 
 
 class Host:
@@ -42,9 +47,11 @@ class Host:
         self.capacity, self.host_page_size = r.capacity, r.host_page_size
         self.vm_overhead, self.host_swap_capacity = r.vm_overhead, r.host_swap
         self.interval_us = config.control_interval_us
-        self.vms = [VM(i, spec, config.seed, lo, hi, config.control_interval_us)
+        self.vms = [VM(i, spec, config.seed, lo, hi, GUEST_SAMPLE_US)
                     for i, (spec, (lo, hi)) in enumerate(zip(config.vms, r.limits))]
         self.now_us = 0
+        self._booked_us = 0
+        self.exhausted_us = 0
         self.failures: list[Failure] = []
         self.series = HostSeries(self)
         policy.attach(self)
@@ -98,7 +105,11 @@ class Host:
     def step(self, t_us: int) -> None:
         """One control interval: guests to ``t_us``, books, exhaustion, then the policy."""
         for vm in self.live():
-            self.policy.advance(vm, t_us)
+            try:
+                self.policy.advance(vm, t_us)
+            except GuestOOM:
+                self._stop(vm, t_us, "guest_oom", 0)
+                continue
             if vm.now_us != t_us:
                 raise ConfigError(f"policy[{self.policy.name}].advance", vm.now_us, f"the guest moved to {t_us}")
         self.now_us = t_us
@@ -106,40 +117,81 @@ class Host:
         self.policy.control(self, t_us)
 
     def _book(self, t_us: int) -> None:
-        for vm in self.vms:
+        """Book every guest's memory at ``t_us``; resolve any exhaustion; sample the series."""
+        dt, self._booked_us = t_us - self._booked_us, t_us
+        window = (t_us - dt, t_us) if dt > 0 else (t_us, t_us + self.interval_us)
+        curves: dict[int, ColdCurve] = {}
+
+        def curve(vm: VM) -> ColdCurve:
+            """The host LRU's view of a guest: what it touched over the last interval."""
+            if vm.index not in curves:
+                curves[vm.index] = vm.cold_curve(*window)
+            return curves[vm.index]
+
+        for vm in self.live():
             vm.host_swapped = min(vm.host_swapped, vm.backed_bytes())   # discarded memory frees its swap
-        self._swap_in(t_us)
-        over = self.used() - self.capacity
-        while over > 0:
-            self._exhausted(t_us, over)
-            over = self.used() - self.capacity
+            if vm.host_swapped and dt > 0:
+                # touches of swapped memory over the interval: each a host swap-in charged to
+                # the guest, while as much equally cold memory goes out (the amount stays)
+                touches = curve(vm).touch_rate(vm.host_swapped) * dt / 1e6
+                vm.host_swapins += touches
+                vm.host_stall_us += min(touches * self.config.host_swapin_us, dt)
+        while True:
+            over = sum(vm.backed_bytes() for vm in self.vms) + self.overhead() - self.capacity
+            need = -(-over // self.host_page_size) * self.host_page_size if over > 0 else 0
+            if self.config.on_exhaustion == "swap" and need <= self.host_swap_capacity:
+                if need or self.host_swap_used():
+                    self._place_swap(t_us, need, over, curve)
+                break
+            if over <= 0:
+                break
+            self._stop(max(self.live(), key=lambda v: (v.footprint(), -v.index)), t_us, "kill", over)
+        if over > 0:
+            self.exhausted_us += dt
         self.series.sample(t_us)
 
-    def _swap_in(self, t_us: int) -> None:
-        """Bring host-swapped guest memory back while there is room, charging each guest the
-        swap-in (``host_swapin_us`` per 4 KiB); oldest guest index first."""
-        room = self.capacity - self.used()
-        for vm in self.vms:
-            if room <= 0 or not vm.host_swapped or vm.killed:
-                continue
-            back = min(vm.host_swapped, room // self.host_page_size * self.host_page_size)
-            vm.host_swapped -= back
-            vm.host_stall_us += back // PAGE_SIZE * self.config.host_swapin_us
-            room -= back
-
-    def _exhausted(self, t_us: int, over: int) -> None:
-        """Host memory exhausted by ``over`` bytes: swap out of the largest guest, else kill it."""
+    def _place_swap(self, t_us: int, total: int, over: int, curve: Callable[[VM], ColdCurve]) -> None:
+        """Put ``total`` bytes of guest memory in host swap, the globally coldest first (the
+        host's LRU spans every guest), in host-page steps. Memory that comes back in is a
+        swap-in charged to its guest; new swap-out is a recorded failure."""
+        hps, pg = self.host_page_size, PAGE_SIZE
         live = self.live()
-        victim = max(live, key=lambda v: (v.footprint(), -v.index))
-        hps = self.host_page_size
-        need = -(-over // hps) * hps
-        room = self.host_swap_capacity - self.host_swap_used()
-        if self.config.on_exhaustion == "swap" and room >= hps and victim.footprint() >= hps:
-            moved = min(need, room // hps * hps, victim.footprint() // hps * hps)
-            victim.host_swapped += moved
-            self.failures.append(Failure(t_us, over, "swap", victim.name, moved))
-            return
-        fp = victim.footprint()
-        victim.killed, victim.killed_at_us = True, t_us
-        victim.host_swapped = 0
-        self.failures.append(Failure(t_us, over, "kill", victim.name, fp))
+        share = {vm.index: 0 for vm in live}
+        if total:
+            runs = []   # (touches/s per page, vm index, pages): every guest's memory, coldest first
+            for vm in live:
+                c, cap = curve(vm), vm.backed_bytes() // hps * hps // pg
+                idle = min(c.idle, cap)
+                runs.append((0.0, vm.index, idle))
+                rest = cap - idle
+                for rate, pages in c.runs:
+                    runs.append((rate, vm.index, min(pages, rest)))
+                    rest -= min(pages, rest)
+                runs.append((float("inf"), vm.index, rest))   # kernel pages: hottest
+            left = -(-total // pg)
+            for _, i, pages in sorted(runs):
+                take = min(left, pages)
+                share[i] += take
+                left -= take
+            per = hps // pg
+            share = {i: -(-n // per) * hps for i, n in share.items()}    # whole host pages
+            for vm in sorted(live, key=lambda v: -share[v.index]):     # give back what rounding added
+                while share[vm.index] and sum(share.values()) - hps >= total:
+                    share[vm.index] -= hps
+        for vm in live:
+            new = share[vm.index]
+            if new < vm.host_swapped:
+                back = vm.host_swapped - new
+                vm.host_swapins += back // PAGE_SIZE
+                vm.host_stall_us += back // PAGE_SIZE * self.config.host_swapin_us
+            elif new > vm.host_swapped:
+                self.failures.append(Failure(t_us, over, "swap", vm.name, new - vm.host_swapped))
+            vm.host_swapped = new
+
+    def _stop(self, vm: VM, t_us: int, action: str, over: int) -> None:
+        """The VM is gone (host OOM kill, or a guest OOM the guest could not resolve): its
+        memory and overhead go back to the host, and the failure is on the record."""
+        fp = vm.footprint()
+        vm.killed, vm.killed_at_us = True, t_us
+        vm.host_swapped = 0
+        self.failures.append(Failure(t_us, over, action, vm.name, fp))

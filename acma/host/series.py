@@ -16,7 +16,7 @@ if TYPE_CHECKING:
 
 HOST_COLUMNS = ("t_us", "used", "capacity", "guest_footprint", "overhead", "host_swap_used", "live_vms")
 GUEST_COLUMNS = ("t_us", "footprint", "backed", "host_swapped", "online", "memused", "demand", "balloon",
-                 "psi_some_total_us", "pgmajfault", "refaults", "host_stall_us", "killed")
+                 "psi_some_total_us", "pgmajfault", "refaults", "host_stall_us", "struct_page", "killed")
 
 
 def guest_row(vm: "VM", t_us: int) -> tuple:
@@ -24,14 +24,14 @@ def guest_row(vm: "VM", t_us: int) -> tuple:
     counters and has no memory."""
     if vm.killed:
         return (t_us, 0, 0, 0, 0, 0, 0, 0, vm.guest.psi.total_us("some"), vm.guest.vmstat()["pgmajfault"],
-                vm.guest.vmstat()["workingset_refault"], vm.host_stall_us, 1)
+                vm.guest.vmstat()["workingset_refault"], vm.host_stall_us, 0, 1)
     g = vm.guest
     mi = g.meminfo()
     vs = g.vmstat()
     balloon = vm.balloon.actual_bytes() if vm.balloon is not None else 0
     return (t_us, vm.footprint(), vm.backed_bytes(), vm.host_swapped, vm.online_bytes(),
             (mi["MemTotal"] - mi["MemFree"]) * 1024, vm.demand_bytes(), balloon, g.psi.total_us("some"),
-            vs["pgmajfault"], vs["workingset_refault"], vm.host_stall_us, 0)
+            vs["pgmajfault"], vs["workingset_refault"], vm.host_stall_us, vm.struct_page_bytes(), 0)
 
 
 class HostSeries:

@@ -11,6 +11,8 @@ from ..sim import Simulation
 from ..units import PAGE_SIZE
 from .config import VMSpec
 
+STRUCT_PAGE_BYTES = 64
+
 
 def derive_seed(host_seed: int, index: int, guest_seed: int) -> int:
     """A guest's seed from the host's, its index and its own (splitmix64 of the three), so one
@@ -25,15 +27,16 @@ class VM:
     """A guest on the host: ``sim`` (its Simulation), ``backing`` (which host pages hold its
     memory), ``balloon`` (its virtio-balloon device), ``hotplug`` (its user-space memory
     hot-(un)plug controller), the user's ``min_mem``/``max_mem``, and the host's books for it:
-    ``killed``, ``host_swapped`` (bytes of its memory in host swap) and ``host_stall_us``
-    (time it lost to host swap-ins, invisible to the guest's own PSI)."""
+    ``killed``, ``host_swapped`` (bytes of its memory in host swap), ``host_swapins``
+    (4 KiB pages brought back) and ``host_stall_us`` (time it lost to host swap-ins,
+    invisible to the guest's own PSI)."""
 
     def __init__(self, index: int, spec: VMSpec, host_seed: int, min_mem: int, max_mem: int,
                  sample_interval_us: int):
         self.index, self.spec, self.name = index, spec, spec.name
         self.min_mem, self.max_mem = min_mem, max_mem
         cfg: GuestConfig = replace(spec.guest, seed=derive_seed(host_seed, index, spec.guest.seed))
-        self.sim = Simulation(cfg, sample_interval_us=sample_interval_us)
+        self.sim = Simulation(cfg, sample_interval_us=sample_interval_us)   # its own samples: rarely
         for w in spec.workloads:
             self.sim.add_workload(w)
         if spec.churn is not None:
@@ -45,6 +48,7 @@ class VM:
         self.killed_at_us: int | None = None
         self.host_swapped = 0
         self.host_stall_us = 0.0
+        self.host_swapins = 0.0
 
     @property
     def guest(self):
@@ -72,8 +76,50 @@ class VM:
         """Guest memory online now (MemTotal's span, before balloon or reserved pages)."""
         return sum(z["present"] for z in self.guest.zoneinfo()) * PAGE_SIZE
 
+    def cold_curve(self, t0_us: int, t1_us: int) -> "ColdCurve":
+        """This guest's backed memory from coldest to hottest, as a host LRU sees it: backed
+        pages holding no data first (rate 0), then the workloads' pages by their mean access
+        rate over [t0, t1] (past t1 the current rates go on). Kernel pages and trace-driven
+        VMAs count as hot (never in the curve). The host swap model uses it."""
+        if t1_us <= t0_us:
+            raise ConfigError("t1_us", t1_us, f"a time after t0 ({t0_us})")
+        mi = self.guest.meminfo()
+        used = (mi["MemTotal"] - mi["MemFree"]) * 1024 // PAGE_SIZE
+        idle = max(0, self.backed_bytes() // PAGE_SIZE - used)
+        rates = []
+        for p in self.guest.processes:
+            for v in p.vmas:
+                present = v.info()["present"]
+                if present:
+                    rates.append(((v.lambda_at(t1_us) - v.lambda_at(t0_us)) * 1e6 / (t1_us - t0_us), present))
+        return ColdCurve(idle, sorted(rates))
+
+    def struct_page_bytes(self) -> int:
+        """The memmap of online memory: 64 B per 4 KiB page (with memmap_on_memory an
+        offlined, removed block takes its struct pages with it)."""
+        return self.online_bytes() // PAGE_SIZE * STRUCT_PAGE_BYTES
+
     def demand_bytes(self) -> int:
         """What the guest's programs have allocated (in use in their VMAs) plus kernel pages:
         the ground-truth demand a policy should follow."""
         pages = sum(v.info()["nalloc"] for p in self.guest.processes for v in p.vmas)
         return (pages + self.guest.states()["kernel"]) * PAGE_SIZE
+
+
+class ColdCurve:
+    """Touches per second on a guest's coldest N bytes: ``idle`` pages at rate 0, then
+    (rate, pages) runs in increasing rate."""
+
+    def __init__(self, idle_pages: int, runs: list[tuple[float, int]]):
+        self.idle, self.runs = idle_pages, runs
+
+    def touch_rate(self, nbytes: int) -> float:
+        left = nbytes // PAGE_SIZE - self.idle
+        total = 0.0
+        for rate, pages in self.runs:
+            if left <= 0:
+                break
+            take = min(left, pages)
+            total += rate * take
+            left -= take
+        return total

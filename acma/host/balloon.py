@@ -1,0 +1,250 @@
+"""virtio-balloon: the device (host side, VIRTIO 1.2 §5.5 "Traditional Memory Balloon Device")
+and the driver (guest side, following drivers/virtio/virtio_balloon.c).
+
+Virtqueues are modelled as direct calls that are used (acknowledged) at once: the driver hands
+a buffer of 4 KiB page frame numbers to the device and the device has finished with it when
+the call returns, which is what the driver waits for (``tell_host``'s wait_event).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Callable
+
+import numpy as np
+
+from .. import _core
+from ..errors import ConfigError, SimulationError
+from ..sim import PRIO_KERNEL
+from ..units import PAGE_SIZE
+
+if TYPE_CHECKING:
+    from .vm import VM
+
+# Feature bits (§5.5.3)
+F_MUST_TELL_HOST, F_STATS_VQ, F_DEFLATE_ON_OOM, F_FREE_PAGE_HINT, F_PAGE_POISON, F_REPORTING = range(6)
+FEATURE_NAMES = {"MUST_TELL_HOST": F_MUST_TELL_HOST, "STATS_VQ": F_STATS_VQ, "DEFLATE_ON_OOM": F_DEFLATE_ON_OOM,
+                 "FREE_PAGE_HINT": F_FREE_PAGE_HINT, "PAGE_POISON": F_PAGE_POISON, "REPORTING": F_REPORTING}
+# Virtqueues (§5.5.2)
+VQ_INFLATE, VQ_DEFLATE, VQ_STATS, VQ_FREE_PAGE, VQ_REPORTING = range(5)
+# Statistics tags (§5.5.6.3), then the ones Linux's uapi added in 2024 (not in VIRTIO 1.2)
+STATS_TAGS = ("SWAP_IN", "SWAP_OUT", "MAJFLT", "MINFLT", "MEMFREE", "MEMTOT", "AVAIL", "CACHES",
+              "HTLB_PGALLOC", "HTLB_PGFAIL", "OOM_KILL", "ALLOC_STALL", "ASYNC_SCAN", "DIRECT_SCAN",
+              "ASYNC_RECLAIM", "DIRECT_RECLAIM")
+ARRAY_PFNS_MAX = 256        # VIRTIO_BALLOON_ARRAY_PFNS_MAX: PFNs per inflate/deflate buffer
+OOM_NR_PAGES = 256          # VIRTIO_BALLOON_OOM_NR_PAGES: deflated per OOM notification
+OUT_OF_PUFF_US = 200_000    # fill_balloon's msleep(200) after a failed balloon_page_alloc
+
+
+class BalloonDevice:
+    """The host's side of one guest's balloon: config space, queue handlers, stats.
+
+    ``num_pages`` (written by the device) is how many 4 KiB pages the host wants in the
+    balloon; ``actual`` (written by the driver) how many are. Inflated and reported pages are
+    discarded on the host (QEMU's ram_block_discard_range: the host page is released once
+    every guest page in it is discarded, see the backing tracker); deflated pages need nothing
+    (QEMU only hints MADV_WILLNEED): the guest's next touch populates them again.
+    """
+
+    def __init__(self, vm: "VM", features: frozenset[int]):
+        self.vm = vm
+        self.features = features
+        self.num_pages = 0
+        self.actual = 0
+        self.driver: BalloonDriver | None = None
+        self.stats: dict[str, int] = {}
+        self.stats_updated_us: int | None = None
+        self.inflated_pages = self.deflated_pages = 0
+        self.reports = self.reported_pages = 0
+        self.released_bytes = 0
+
+    def has(self, feature: int) -> bool:
+        return feature in self.features
+
+    # --- config space (§5.5.4)
+    def set_num_pages(self, num_pages: int) -> None:
+        """Write num_pages and raise a configuration change notification."""
+        limit = self.vm.guest.nr_pages
+        if isinstance(num_pages, bool) or not isinstance(num_pages, int) or not 0 <= num_pages <= limit:
+            raise ConfigError(f"vm[{self.vm.name}].balloon.num_pages", num_pages, f"pages in [0, {limit}]")
+        if num_pages != self.num_pages:
+            self.num_pages = num_pages
+            if self.driver is not None:
+                self.driver.virtballoon_changed()
+
+    def set_target_memory(self, nbytes: int) -> None:
+        """QEMU's ``balloon N``: leave the guest ``nbytes`` of its online memory."""
+        online = self.vm.online_bytes()
+        self.set_num_pages(max(0, online - max(0, int(nbytes))) // PAGE_SIZE)
+
+    def actual_bytes(self) -> int:
+        return self.actual * PAGE_SIZE
+
+    # --- queue handlers (the device's side of each virtqueue)
+    def handle_inflate(self, pfns: np.ndarray) -> None:
+        self.inflated_pages += len(pfns)
+        self.released_bytes += self.vm.backing.discard(pfns, 0)
+
+    def handle_deflate(self, pfns: np.ndarray) -> None:
+        self.deflated_pages += len(pfns)
+
+    def handle_stats(self, stats: dict[str, int], t_us: int) -> None:
+        self.stats, self.stats_updated_us = stats, t_us
+
+    def handle_report(self, pfns: np.ndarray, order: int) -> int:
+        """The reporting virtqueue: one report of free blocks of 2^order pages; 0 = success."""
+        self.reports += 1
+        self.reported_pages += len(pfns) << order
+        self.released_bytes += self.vm.backing.discard(pfns, order)
+        return 0
+
+    def request_stats(self) -> dict[str, int]:
+        """Return the stats buffer to the driver (QEMU's polling timer) and get fresh values."""
+        if not self.has(F_STATS_VQ) or self.driver is None:
+            raise ConfigError(f"vm[{self.vm.name}].balloon", "no STATS_VQ", "a device with STATS_VQ negotiated")
+        self.driver.stats_request()
+        return self.stats
+
+
+class BalloonDriver:
+    """The guest's virtio_balloon driver: the balloon's pages and the work that moves them.
+
+    ``changed_handler``, when set, replaces classic inflation on a config change (the RFC's
+    virtballoon_changed hook that sets ACMA's max-mem): it is called with num_pages and the
+    driver then reports ``actual`` from ``handler_actual`` instead of its own pages.
+    """
+
+    def __init__(self, vm: "VM", device: BalloonDevice):
+        self.vm, self.dev = vm, device
+        self.pages: list[int] = []          # balloon_dev_info's page list, newest last
+        self.changed_handler: Callable[[int], None] | None = None
+        self.handler_actual: Callable[[], int] | None = None
+        self.work_pending = False
+        self.out_of_puff = 0
+        self.oom_deflated_pages = 0
+        device.driver = self
+
+    # --- virtballoon_changed / update_balloon_size_func
+    def virtballoon_changed(self) -> None:
+        """Config change interrupt: queue update_balloon_size_func (once) in the guest."""
+        if self.changed_handler is not None:
+            self.changed_handler(self.dev.num_pages)
+            self.update_balloon_size()
+            return
+        if not self.work_pending:
+            self.work_pending = True
+            self.vm.sim.schedule(self.vm.now_us, PRIO_KERNEL, self.update_balloon_size_func)
+
+    def towards_target(self) -> int:
+        """Pages to inflate (>0) or deflate (<0) to reach the device's num_pages."""
+        return self.dev.num_pages - len(self.pages)
+
+    def update_balloon_size_func(self, t_us: int) -> None:
+        """Move toward the target in ARRAY_PFNS_MAX steps until there, or until an allocation
+        fails ("Out of puff!"), when the work sleeps 200 ms and tries again."""
+        self.work_pending = False
+        while True:
+            diff = self.towards_target()
+            if diff > 0:
+                done = self.fill_balloon(diff)
+            elif diff < 0:
+                done = self.leak_balloon(-diff)
+            else:
+                break
+            self.update_balloon_size()
+            if diff > 0 and done < min(diff, ARRAY_PFNS_MAX):
+                self.out_of_puff += 1
+                self.work_pending = True
+                self.vm.sim.schedule(t_us + OUT_OF_PUFF_US, PRIO_KERNEL, self.update_balloon_size_func)
+                break
+        self.update_balloon_size()
+
+    def update_balloon_size(self) -> None:
+        """Write ``actual`` to config space."""
+        self.dev.actual = self.handler_actual() if self.handler_actual is not None else len(self.pages)
+
+    def fill_balloon(self, num: int) -> int:
+        """Allocate up to ARRAY_PFNS_MAX balloon pages and tell the host; returns pages added."""
+        got = []
+        for _ in range(min(num, ARRAY_PFNS_MAX)):
+            pfn = balloon_page_alloc(self.vm.guest)
+            if pfn is None:
+                break
+            got.append(pfn)
+        if got:
+            self.pages.extend(got)
+            self.dev.handle_inflate(np.array(got, dtype=np.uint32))   # tell_host(inflate_vq)
+        return len(got)
+
+    def leak_balloon(self, num: int) -> int:
+        """Take up to ARRAY_PFNS_MAX pages out (newest first), tell the host first when
+        MUST_TELL_HOST says so, then give them back to the guest's allocator."""
+        n = min(num, ARRAY_PFNS_MAX, len(self.pages))
+        if n == 0:
+            return 0
+        out = self.pages[-n:]
+        del self.pages[-n:]
+        pfns = np.array(out, dtype=np.uint32)
+        self.dev.handle_deflate(pfns)                       # tell_host(deflate_vq)
+        for pfn in out:                                     # release_pages_balloon
+            self.vm.guest.core.free_pages(pfn, 0)
+        return n
+
+    def virtio_balloon_oom_notify(self) -> int:
+        """The OOM notifier (DEFLATE_ON_OOM only): give back up to OOM_NR_PAGES pages."""
+        if not self.dev.has(F_DEFLATE_ON_OOM):
+            return 0
+        n = self.leak_balloon(OOM_NR_PAGES)
+        self.oom_deflated_pages += n
+        self.update_balloon_size()
+        return n
+
+    # --- the statistics virtqueue
+    def update_balloon_stats(self) -> dict[str, int]:
+        """The standard tags from the guest's counters (bytes for sizes and swap, counts for
+        faults); no hugetlbfs is modelled, so HTLB_PGALLOC/HTLB_PGFAIL are 0."""
+        g = self.vm.guest
+        vs, mi = g.vmstat(), g.meminfo()
+        kb = 1024
+        values = (vs["pswpin"] * PAGE_SIZE, vs["pswpout"] * PAGE_SIZE, vs["pgmajfault"], vs["pgfault"],
+                  mi["MemFree"] * kb, mi["MemTotal"] * kb, mi["MemAvailable"] * kb, mi["Cached"] * kb, 0, 0,
+                  vs["oom_kill"], vs["allocstall"], vs["pgscan_kswapd"] * PAGE_SIZE, vs["pgscan_direct"] * PAGE_SIZE,
+                  vs["pgsteal_kswapd"] * PAGE_SIZE, vs["pgsteal_direct"] * PAGE_SIZE)
+        return dict(zip(STATS_TAGS, values))
+
+    def stats_request(self) -> None:
+        """The device used the stats buffer: collect and send fresh stats (stats_handle_request)."""
+        self.dev.handle_stats(self.update_balloon_stats(), self.vm.now_us)
+
+    # --- the free page reporting virtqueue
+    def virtballoon_free_page_report(self, pfns: np.ndarray, order: int) -> int:
+        """page_reporting_dev_info.report: send one scatterlist of free blocks, wait for use."""
+        if not self.dev.has(F_REPORTING):
+            raise ConfigError(f"vm[{self.vm.name}].balloon", "no REPORTING", "a device with REPORTING negotiated")
+        return self.dev.handle_report(pfns, order)
+
+
+def balloon_page_alloc(guest) -> int | None:
+    """One movable balloon page with __GFP_NORETRY: the allocator's fast path, else one light
+    reclaim pass (SWAP_CLUSTER_MAX pages) and one more try; never the OOM path."""
+    zi = [guest.core.zone_info(z) for z in range(guest.nr_nodes * 2)]
+    if not any(z["free"] > z["low"] for z in zi):
+        for node in range(guest.nr_nodes):
+            guest.core.reclaim(node, 32)
+        zi = [guest.core.zone_info(z) for z in range(guest.nr_nodes * 2)]
+        if not any(z["free"] > z["min"] for z in zi):
+            return None
+    try:
+        return guest.core.alloc_pages(0, _core.MT_MOVABLE, _core.PS_DRIVER, 0)
+    except _core.GuestOOM:   # pragma: no cover - the watermark check above keeps this away
+        raise SimulationError("balloon_page_alloc reached the OOM path despite free pages above min") from None
+
+
+def attach_balloon(vm: "VM", features=("MUST_TELL_HOST", "STATS_VQ", "DEFLATE_ON_OOM", "REPORTING")) -> BalloonDevice:
+    """Give ``vm`` a balloon device with ``features`` negotiated and its driver loaded."""
+    bad = [f for f in features if f not in FEATURE_NAMES]
+    if bad:
+        raise ConfigError(f"vm[{vm.name}].balloon.features", bad, f"names among {sorted(FEATURE_NAMES)}")
+    dev = BalloonDevice(vm, frozenset(FEATURE_NAMES[f] for f in features))
+    BalloonDriver(vm, dev)
+    vm.balloon = dev
+    return dev

@@ -1,0 +1,127 @@
+"""Memory hot-(un)plug driven from user space in the guest, as the RFC's "existing approach"
+does: a daemon reads /proc/meminfo and PSI, writes ``online_movable``/``offline`` to
+/sys/devices/system/memory/memoryN/state, and tells the host which blocks went away.
+
+Offlining follows offline_pages (Guest.offline_block): every movable page of the block is
+migrated out, and an unmovable page makes it fail with EBUSY; the daemon then tries the next
+lower block. With ``memory_hotplug.memmap_on_memory`` the block's struct pages live in the
+block itself and leave with it, so struct page overhead follows online memory (64 B per
+4 KiB page, 2 MiB per 128 MiB block).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .._core import CoreError
+from ..errors import ConfigError
+from ..units import PAGE_SIZE, parse_size
+
+if TYPE_CHECKING:
+    from .vm import VM
+
+
+@dataclass(frozen=True)
+class HotplugConfig:
+    """When the daemon plugs and unplugs (sizes as bytes or strings).
+
+    - plug when MemAvailable < ``low_avail`` or PSI memory some avg10 > ``psi_some_pct``;
+    - unplug when MemAvailable > ``low_avail + unplug_slack`` (hysteresis of whole blocks);
+    - at most ``max_blocks_per_tick`` changes and ``max_offline_tries`` offline attempts per
+      control interval (each failed attempt moves on to the next lower block).
+    """
+
+    low_avail: int | str = "256 MiB"
+    unplug_slack: int | str = "256 MiB"
+    psi_some_pct: float = 10.0
+    max_blocks_per_tick: int = 4
+    max_offline_tries: int = 4
+
+    def resolve(self, field: str = "hotplug") -> tuple[int, int]:
+        low = parse_size(self.low_avail, f"{field}.low_avail")
+        slack = parse_size(self.unplug_slack, f"{field}.unplug_slack")
+        if isinstance(self.psi_some_pct, bool) or not isinstance(self.psi_some_pct, (int, float)) \
+                or not 0 <= self.psi_some_pct <= 100:
+            raise ConfigError(f"{field}.psi_some_pct", self.psi_some_pct, "a percentage in [0, 100]")
+        for name in ("max_blocks_per_tick", "max_offline_tries"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 1 <= v <= 1024:
+                raise ConfigError(f"{field}.{name}", v, "an integer in [1, 1024]")
+        return low, slack
+
+
+class HotplugController:
+    """One guest's hotplug daemon: which blocks are online, and its attempt/failure counts."""
+
+    def __init__(self, vm: "VM", config: HotplugConfig | None = None):
+        self.vm, self.config = vm, config or HotplugConfig()
+        self.low_avail, self.slack = self.config.resolve(f"vm[{vm.name}].hotplug")
+        g = vm.guest
+        self.block_bytes = g.block_pages * PAGE_SIZE
+        self.online = g.resolved.block_online.astype(bool).copy()
+        self.min_blocks = vm.min_mem // self.block_bytes
+        self.max_blocks = vm.max_mem // self.block_bytes
+        self.plugged = self.unplugged = 0
+        self.unplug_attempts = self.unplug_failures = 0
+        self.migrated_pages = 0
+
+    def online_blocks(self) -> int:
+        return int(self.online.sum())
+
+    # --- the two operations
+    def plug(self) -> bool:
+        """Online the lowest offline block below max_mem as ZONE_MOVABLE (online_movable)."""
+        off = np.flatnonzero(~self.online[: self.max_blocks])
+        if self.online_blocks() >= self.max_blocks or not len(off):
+            return False
+        b = int(off[0])
+        self.vm.guest.online_block(b, "movable")
+        self.online[b] = True
+        self.plugged += 1
+        return True
+
+    def unplug(self) -> bool:
+        """Offline the highest online block above min_mem, trying lower ones on EBUSY; a block
+        that went offline is reported to the host, which discards its memory."""
+        if self.online_blocks() <= self.min_blocks:
+            return False
+        candidates = np.flatnonzero(self.online)[::-1]
+        g = self.vm.guest
+        for b in candidates[: self.config.max_offline_tries].tolist():
+            self.unplug_attempts += 1
+            before = g.vmstat()["pgmigrate_success"]
+            try:
+                g.offline_block(b)
+            except CoreError:
+                self.unplug_failures += 1
+                continue
+            self.migrated_pages += g.vmstat()["pgmigrate_success"] - before
+            self.online[b] = False
+            self.unplugged += 1
+            first = b * g.block_pages
+            pfns = np.arange(first, first + g.block_pages, 512, dtype=np.uint32)
+            self.vm.backing.discard(pfns, 9)
+            return True
+        return False
+
+    # --- the daemon's rule
+    def control(self) -> None:
+        """One pass of the daemon: enforce max_mem, then follow MemAvailable and PSI."""
+        for _ in range(self.config.max_blocks_per_tick):
+            if self.online_blocks() > self.max_blocks:
+                if not self.unplug():
+                    return
+                continue
+            avail = self.vm.guest.meminfo()["MemAvailable"] * 1024
+            pressure = self.vm.guest.psi.snapshot().some.avg10 > self.config.psi_some_pct
+            if avail < self.low_avail or pressure:
+                if not self.plug():
+                    return
+            elif avail > self.low_avail + self.slack + self.block_bytes:
+                if not self.unplug():
+                    return
+            else:
+                return
