@@ -299,3 +299,7 @@ def _duration_or_zero(text: str) -> int:
     except ConfigError:
         raise click.BadParameter(f"{text!r} is not a duration such as '1s' or '500 ms'",
                                  param_hint="'--time-range'") from None
+
+
+from .host.cli import host_cli  # noqa: E402  (acma host ...)
+main.add_command(host_cli)

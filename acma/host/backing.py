@@ -1,27 +1,28 @@
-"""How the host backs a guest's RAM with host pages.
+"""How the host backs a guest's RAM: the guest model's host-page backing tracker
+(acma.mm.backing.Backing, csrc/backing.c), one per VM.
 
-``Preallocated`` is static allocation: the VMM allocates and pins the guest's RAM up to its
-max_mem at boot (QEMU ``-mem-prealloc`` on hugetlbfs) and ignores discards, so the footprint
-never changes. Demand-backed guests use the host-page backing tracker of the guest model
-(``acma.mm`` host backing, see docs/host.md), where a host page is populated when the guest
-first touches it and released only when every guest page in it is reported or ballooned.
+A host page is populated when the guest first writes into it (a host fault plus zeroing,
+charged to the guest's fault waits) and released only when every guest page in it has been
+discarded: reported, ballooned, or unplugged. Static allocation is the same tracker started
+fully backed (QEMU ``prealloc=on``) with no mechanism that discards.
 """
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 
-class Preallocated:
-    """Every host page of ``nbytes`` (rounded up to whole host pages) backed for good."""
+from ..errors import ConfigError
 
-    def __init__(self, nbytes: int, host_page_size: int):
-        self.host_page_size = host_page_size
-        self._bytes = -(-nbytes // host_page_size) * host_page_size
-        self.refused_discards = 0
+if TYPE_CHECKING:
+    from .vm import VM
 
-    def backed_bytes(self) -> int:
-        return self._bytes
 
-    def discard(self, pfns, order: int) -> int:
-        """ram_block_discard_range is disabled for pinned memory: nothing is released."""
-        self.refused_discards += 1
-        return 0
+def attach_backing(vm: "VM", host_page_size: int, prefaulted: bool):
+    """Start ``vm``'s backing tracker with ``host_page_size`` host pages."""
+    try:
+        from ..mm.backing import Backing
+    except ImportError as e:   # pragma: no cover - only on a branch without the guest-side work
+        raise ConfigError("host.backing", "acma.mm.backing", "the host-page backing tracker (issue 5, guest "
+                          "mechanisms), which this build lacks") from e
+    vm.backing = Backing(vm.guest, host_page_size, prefaulted=prefaulted)
+    return vm.backing

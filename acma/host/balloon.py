@@ -12,8 +12,7 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from .. import _core
-from ..errors import ConfigError, SimulationError
+from ..errors import ConfigError
 from ..sim import PRIO_KERNEL
 from ..units import PAGE_SIZE
 
@@ -31,7 +30,6 @@ STATS_TAGS = ("SWAP_IN", "SWAP_OUT", "MAJFLT", "MINFLT", "MEMFREE", "MEMTOT", "A
               "HTLB_PGALLOC", "HTLB_PGFAIL", "OOM_KILL", "ALLOC_STALL", "ASYNC_SCAN", "DIRECT_SCAN",
               "ASYNC_RECLAIM", "DIRECT_RECLAIM")
 ARRAY_PFNS_MAX = 256        # VIRTIO_BALLOON_ARRAY_PFNS_MAX: PFNs per inflate/deflate buffer
-OOM_NR_PAGES = 256          # VIRTIO_BALLOON_OOM_NR_PAGES: deflated per OOM notification
 OUT_OF_PUFF_US = 200_000    # fill_balloon's msleep(200) after a failed balloon_page_alloc
 
 
@@ -82,7 +80,7 @@ class BalloonDevice:
     # --- queue handlers (the device's side of each virtqueue)
     def handle_inflate(self, pfns: np.ndarray) -> None:
         self.inflated_pages += len(pfns)
-        self.released_bytes += self.vm.backing.discard(pfns, 0)
+        self.released_bytes += self.vm.backing.discard_pfns(pfns) * self.vm.backing.host_page
 
     def handle_deflate(self, pfns: np.ndarray) -> None:
         self.deflated_pages += len(pfns)
@@ -90,12 +88,13 @@ class BalloonDevice:
     def handle_stats(self, stats: dict[str, int], t_us: int) -> None:
         self.stats, self.stats_updated_us = stats, t_us
 
-    def handle_report(self, pfns: np.ndarray, order: int) -> int:
-        """The reporting virtqueue: one report of free blocks of 2^order pages; 0 = success."""
+    def handle_report(self, pfns: np.ndarray, orders: np.ndarray) -> bool:
+        """The reporting virtqueue: one scatterlist of free blocks (head pfn, order); the
+        device discards them and uses the buffer (True: success)."""
         self.reports += 1
-        self.reported_pages += len(pfns) << order
-        self.released_bytes += self.vm.backing.discard(pfns, order)
-        return 0
+        self.reported_pages += int((np.left_shift(1, orders.astype(np.int64))).sum())
+        self.released_bytes += self.vm.backing.discard_blocks(pfns, orders) * self.vm.backing.host_page
+        return True
 
     def request_stats(self) -> dict[str, int]:
         """Return the stats buffer to the driver (QEMU's polling timer) and get fresh values."""
@@ -106,21 +105,21 @@ class BalloonDevice:
 
 
 class BalloonDriver:
-    """The guest's virtio_balloon driver: the balloon's pages and the work that moves them.
+    """The guest's virtio_balloon driver: the work that moves pages in and out of the balloon
+    (the page list itself is the guest model's, acma.mm.balloon_pages.BalloonPages, which also
+    deflates on OOM when DEFLATE_ON_OOM was negotiated).
 
     ``changed_handler``, when set, replaces classic inflation on a config change (the RFC's
-    virtballoon_changed hook that sets ACMA's max-mem): it is called with num_pages and the
-    driver then reports ``actual`` from ``handler_actual`` instead of its own pages.
+    virtballoon_changed hook that sets ACMA's max-mem): it is called with num_pages, and
+    ``actual`` then comes from ``handler_actual`` instead of the balloon's pages.
     """
 
-    def __init__(self, vm: "VM", device: BalloonDevice):
-        self.vm, self.dev = vm, device
-        self.pages: list[int] = []          # balloon_dev_info's page list, newest last
+    def __init__(self, vm: "VM", device: BalloonDevice, pages):
+        self.vm, self.dev, self.pages = vm, device, pages
         self.changed_handler: Callable[[int], None] | None = None
         self.handler_actual: Callable[[], int] | None = None
         self.work_pending = False
         self.out_of_puff = 0
-        self.oom_deflated_pages = 0
         device.driver = self
 
     # --- virtballoon_changed / update_balloon_size_func
@@ -136,7 +135,7 @@ class BalloonDriver:
 
     def towards_target(self) -> int:
         """Pages to inflate (>0) or deflate (<0) to reach the device's num_pages."""
-        return self.dev.num_pages - len(self.pages)
+        return self.dev.num_pages - self.pages.actual
 
     def update_balloon_size_func(self, t_us: int) -> None:
         """Move toward the target in ARRAY_PFNS_MAX steps until there, or until an allocation
@@ -160,43 +159,24 @@ class BalloonDriver:
 
     def update_balloon_size(self) -> None:
         """Write ``actual`` to config space."""
-        self.dev.actual = self.handler_actual() if self.handler_actual is not None else len(self.pages)
+        self.dev.actual = self.handler_actual() if self.handler_actual is not None else self.pages.actual
 
     def fill_balloon(self, num: int) -> int:
-        """Allocate up to ARRAY_PFNS_MAX balloon pages and tell the host; returns pages added."""
-        got = []
-        for _ in range(min(num, ARRAY_PFNS_MAX)):
-            pfn = balloon_page_alloc(self.vm.guest)
-            if pfn is None:
-                break
-            got.append(pfn)
-        if got:
-            self.pages.extend(got)
-            self.dev.handle_inflate(np.array(got, dtype=np.uint32))   # tell_host(inflate_vq)
-        return len(got)
+        """Take up to ARRAY_PFNS_MAX pages (balloon_page_alloc: movable, __GFP_NORETRY) and
+        tell the host on the inflate queue; returns pages added."""
+        pfns = self.pages.inflate(min(num, ARRAY_PFNS_MAX))
+        if len(pfns):
+            self.dev.handle_inflate(pfns)
+        return len(pfns)
 
     def leak_balloon(self, num: int) -> int:
-        """Take up to ARRAY_PFNS_MAX pages out (newest first), tell the host first when
-        MUST_TELL_HOST says so, then give them back to the guest's allocator."""
-        n = min(num, ARRAY_PFNS_MAX, len(self.pages))
-        if n == 0:
-            return 0
-        out = self.pages[-n:]
-        del self.pages[-n:]
-        pfns = np.array(out, dtype=np.uint32)
-        self.dev.handle_deflate(pfns)                       # tell_host(deflate_vq)
-        for pfn in out:                                     # release_pages_balloon
-            self.vm.guest.core.free_pages(pfn, 0)
-        return n
-
-    def virtio_balloon_oom_notify(self) -> int:
-        """The OOM notifier (DEFLATE_ON_OOM only): give back up to OOM_NR_PAGES pages."""
-        if not self.dev.has(F_DEFLATE_ON_OOM):
-            return 0
-        n = self.leak_balloon(OOM_NR_PAGES)
-        self.oom_deflated_pages += n
-        self.update_balloon_size()
-        return n
+        """Give back up to ARRAY_PFNS_MAX pages, newest first, and tell the host on the deflate
+        queue (with MUST_TELL_HOST Linux tells before the pages are reused; in acma both happen
+        at the same instant)."""
+        pfns = self.pages.deflate(min(num, ARRAY_PFNS_MAX))
+        if len(pfns):
+            self.dev.handle_deflate(pfns)
+        return len(pfns)
 
     # --- the statistics virtqueue
     def update_balloon_stats(self) -> dict[str, int]:
@@ -216,27 +196,11 @@ class BalloonDriver:
         self.dev.handle_stats(self.update_balloon_stats(), self.vm.now_us)
 
     # --- the free page reporting virtqueue
-    def virtballoon_free_page_report(self, pfns: np.ndarray, order: int) -> int:
+    def virtballoon_free_page_report(self, pfns: np.ndarray, orders: np.ndarray) -> bool:
         """page_reporting_dev_info.report: send one scatterlist of free blocks, wait for use."""
         if not self.dev.has(F_REPORTING):
             raise ConfigError(f"vm[{self.vm.name}].balloon", "no REPORTING", "a device with REPORTING negotiated")
-        return self.dev.handle_report(pfns, order)
-
-
-def balloon_page_alloc(guest) -> int | None:
-    """One movable balloon page with __GFP_NORETRY: the allocator's fast path, else one light
-    reclaim pass (SWAP_CLUSTER_MAX pages) and one more try; never the OOM path."""
-    zi = [guest.core.zone_info(z) for z in range(guest.nr_nodes * 2)]
-    if not any(z["free"] > z["low"] for z in zi):
-        for node in range(guest.nr_nodes):
-            guest.core.reclaim(node, 32)
-        zi = [guest.core.zone_info(z) for z in range(guest.nr_nodes * 2)]
-        if not any(z["free"] > z["min"] for z in zi):
-            return None
-    try:
-        return guest.core.alloc_pages(0, _core.MT_MOVABLE, _core.PS_DRIVER, 0)
-    except _core.GuestOOM:   # pragma: no cover - the watermark check above keeps this away
-        raise SimulationError("balloon_page_alloc reached the OOM path despite free pages above min") from None
+        return self.dev.handle_report(pfns, orders)
 
 
 def attach_balloon(vm: "VM", features=("MUST_TELL_HOST", "STATS_VQ", "DEFLATE_ON_OOM", "REPORTING")) -> BalloonDevice:
@@ -244,7 +208,9 @@ def attach_balloon(vm: "VM", features=("MUST_TELL_HOST", "STATS_VQ", "DEFLATE_ON
     bad = [f for f in features if f not in FEATURE_NAMES]
     if bad:
         raise ConfigError(f"vm[{vm.name}].balloon.features", bad, f"names among {sorted(FEATURE_NAMES)}")
+    from ..mm.balloon_pages import BalloonPages
+
     dev = BalloonDevice(vm, frozenset(FEATURE_NAMES[f] for f in features))
-    BalloonDriver(vm, dev)
+    BalloonDriver(vm, dev, BalloonPages(vm.guest, deflate_on_oom=F_DEFLATE_ON_OOM in dev.features))
     vm.balloon = dev
     return dev

@@ -75,6 +75,10 @@ class Host:
     def host_swap_used(self) -> int:
         return sum(vm.host_swapped for vm in self.vms)
 
+    def static_bytes(self) -> int:
+        """Host memory static allocation would take: every guest's RAM plus the overhead."""
+        return sum(vm.guest.nr_pages * PAGE_SIZE + self.vm_overhead for vm in self.vms)
+
     def committed(self) -> int:
         """What the host promised: the sum of the guests' max_mem."""
         return sum(vm.max_mem for vm in self.vms)

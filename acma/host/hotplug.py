@@ -101,9 +101,7 @@ class HotplugController:
             self.migrated_pages += g.vmstat()["pgmigrate_success"] - before
             self.online[b] = False
             self.unplugged += 1
-            first = b * g.block_pages
-            pfns = np.arange(first, first + g.block_pages, 512, dtype=np.uint32)
-            self.vm.backing.discard(pfns, 9)
+            self.vm.backing.discard(b * g.block_pages, g.block_pages)
             return True
         return False
 

@@ -1,12 +1,20 @@
 """Policies: static allocation (the baseline) and today's pipeline (the RFC's "existing
-approach"): DAMON_RECLAIM, free page reporting at 2 MiB, periodic compaction, user-space memory
-hot-(un)plug following demand, and the host's classic balloon for hard limits."""
+approach"): per guest DAMON_RECLAIM, free page reporting at 2 MiB, periodic compaction and
+user-space memory hot-(un)plug following demand, plus the host's classic balloon for hard
+limits."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Callable
 
-from .backing import Preallocated
+from ..errors import ConfigError
+from ..sim import PRIO_KERNEL
+from .backing import attach_backing
+from .balloon import attach_balloon
+from .hotplug import HotplugConfig, HotplugController
+from .limits import BalloonLimits, HardLimit
+from .policy import register_policy
 
 if TYPE_CHECKING:
     from .host import Host
@@ -14,14 +22,14 @@ if TYPE_CHECKING:
 
 
 class StaticPolicy:
-    """No reclaim, no reporting, no scaling: each guest's RAM up to max_mem is preallocated
-    and backed from boot. The reference every other policy's savings are measured against."""
+    """No reclaim, no reporting, no scaling: each guest's RAM is preallocated and backed from
+    boot (QEMU prealloc=on). The reference every other policy's savings are measured against."""
 
     name = "static"
 
     def attach(self, host: "Host") -> None:
         for vm in host.vms:
-            vm.backing = Preallocated(vm.max_mem, host.host_page_size)
+            attach_backing(vm, host.host_page_size, prefaulted=True)
 
     def advance(self, vm: "VM", t_us: int) -> None:
         vm.advance_to(t_us)
@@ -31,3 +39,167 @@ class StaticPolicy:
 
     def stats(self, vm: "VM") -> dict[str, float]:
         return {}
+
+
+@dataclass(frozen=True)
+class PipelineConfig:
+    """Today's pipeline, each part switchable.
+
+    - ``reclaim``: DAMON_RECLAIM with these module parameters (None: off); a dict of
+      ``damon_reclaim.*`` names, e.g. {"min_age": 60_000_000}.
+    - ``report_order``: page_reporting_order (9: 2 MiB, as the RFC tunes it); None: off.
+    - ``compact_interval_us``: writes to /proc/sys/vm/compact_memory this often (0: off).
+    - ``hotplug``: the user-space hot-(un)plug daemon's rule (None: off);
+      ``hotplug_interval_us`` how often it runs.
+    - ``limits``: the host's hard limits, enforced with the classic balloon.
+    """
+
+    reclaim: dict | None = field(default_factory=dict)
+    report_order: int | None = 9
+    compact_interval_us: int = 60_000_000
+    hotplug: HotplugConfig | None = field(default_factory=HotplugConfig)
+    hotplug_interval_us: int = 10_000_000
+    limits: tuple[HardLimit, ...] = ()
+
+    def validate(self) -> None:
+        if self.reclaim is not None and not isinstance(self.reclaim, dict):
+            raise ConfigError("pipeline.reclaim", self.reclaim, "a dict of damon_reclaim parameters, or None")
+        if self.report_order is not None and (isinstance(self.report_order, bool) or not isinstance(
+                self.report_order, int) or not 0 <= self.report_order <= 10):
+            raise ConfigError("pipeline.report_order", self.report_order, "an order in [0, 10], or None")
+        for name in ("compact_interval_us", "hotplug_interval_us"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= 3_600_000_000:
+                raise ConfigError(f"pipeline.{name}", v, "µs in [0, 3.6e9] (0: off)")
+        if self.hotplug is not None and not isinstance(self.hotplug, HotplugConfig):
+            raise ConfigError("pipeline.hotplug", self.hotplug, "a HotplugConfig, or None")
+
+
+class _GuestParts:
+    """The pipeline's machinery inside one guest."""
+
+    def __init__(self):
+        self.reporting = None
+        self.damon = None
+        self.engine = None
+        self.compactions = 0
+        self.compaction_migrations = 0
+        self.run: Callable[[int], None] | None = None
+
+
+class TodayPipeline:
+    """The RFC's "existing approach" as one policy (see docs/host.md for each part's kernel
+    source and what acma simplifies)."""
+
+    name = "today"
+
+    def __init__(self, config: PipelineConfig | None = None):
+        self.config = config or PipelineConfig()
+        self.config.validate()
+        self.limits = BalloonLimits(self.config.limits)
+        self.parts: dict[int, _GuestParts] = {}
+        self._next_hotplug_us = 0
+
+    # --- Policy protocol
+    def attach(self, host: "Host") -> None:
+        c = self.config
+        for vm in host.vms:
+            p = _GuestParts()
+            attach_backing(vm, host.host_page_size, prefaulted=False)
+            attach_balloon(vm)
+            if c.report_order is not None:
+                from ..mm.reporting import PageReporting
+
+                p.reporting = PageReporting(vm.guest, report=vm.balloon.driver.virtballoon_free_page_report,
+                                            order=c.report_order)
+            if c.reclaim is not None:
+                p.damon, p.engine = _damon_reclaim(vm, c.reclaim)
+            if c.hotplug is not None:
+                vm.hotplug = HotplugController(vm, c.hotplug)
+            if c.compact_interval_us:
+                vm.sim.schedule(c.compact_interval_us, PRIO_KERNEL, self._compactor(vm, p))
+            p.run = self._runner(vm, p)
+            self.parts[vm.index] = p
+        self.limits.attach(host)
+
+    def advance(self, vm: "VM", t_us: int) -> None:
+        vm.advance_to(t_us, self.parts[vm.index].run)
+
+    def control(self, host: "Host", t_us: int) -> None:
+        c = self.config
+        if c.hotplug is not None and t_us >= self._next_hotplug_us:
+            self._next_hotplug_us = t_us + c.hotplug_interval_us
+            for vm in host.live():
+                vm.hotplug.control()
+        self.limits.control(host, t_us)
+
+    def stats(self, vm: "VM") -> dict[str, float]:
+        p = self.parts[vm.index]
+        out = {"compactions": p.compactions, "compaction_migrations": p.compaction_migrations}
+        if p.reporting is not None:
+            info = p.reporting.info()
+            out.update({"reporting_passes": info["passes"], "reported_blocks": info["blocks_reported"]})
+        if p.engine is not None:
+            st = p.engine.stats()[0]
+            out.update({"damos_tried_bytes": st.sz_tried, "damos_applied_bytes": st.sz_applied,
+                        "damos_quota_exceeds": st.qt_exceeds})
+        return out
+
+    # --- the parts
+    def _runner(self, vm: "VM", p: _GuestParts) -> Callable[[int], None]:
+        """Move the guest to t: under DAMON when DAMON_RECLAIM runs, and with every free page
+        reporting pass at its due time (a pass requested inside a slice is due a whole delay
+        later, so slices no longer than the delay never skip one)."""
+        inner = p.damon.run_until if p.damon is not None else vm.guest.run_until
+        rep = p.reporting
+        if rep is None:
+            return inner
+
+        def run(t_us: int) -> None:
+            rep.run_due()
+            while vm.now_us < t_us:
+                due = rep.next_due_us()
+                inner(min(t_us, max(vm.now_us, due if due is not None else vm.now_us + rep.delay_us)))
+                rep.run_due()
+        return run
+
+    def _compactor(self, vm: "VM", p: _GuestParts) -> Callable[[int], None]:
+        """Every compact_interval_us, ``echo 1 > /proc/sys/vm/compact_memory`` in the guest."""
+        def tick(t_us: int) -> None:
+            p.compactions += 1
+            p.compaction_migrations += _compact_memory(vm)
+            vm.sim.schedule(t_us + self.config.compact_interval_us, PRIO_KERNEL, tick)
+        return tick
+
+
+def _damon_reclaim(vm: "VM", params: dict):
+    """DAMON_RECLAIM in the guest: the module's paddr context and pageout scheme (the DAMOS
+    presets of acma.damos.modules.reclaim) run by the DAMOS engine."""
+    try:
+        from ..damon.context import Context, Target
+        from ..damos.engine import Engine
+        from ..damos.modules.common import guest_system_ram
+        from ..damos.modules.reclaim import ReclaimParams, build
+    except ImportError as e:   # pragma: no cover - only on a branch without DAMOS
+        raise ConfigError("pipeline.reclaim", params, "None: DAMON_RECLAIM needs the DAMOS engine "
+                          f"(acma.damos), which this build lacks ({e})") from e
+    try:
+        setup = build(ReclaimParams(**params), guest_system_ram(vm.guest))
+    except TypeError as e:
+        raise ConfigError("pipeline.reclaim", params, f"damon_reclaim parameter names ({e})") from None
+    ctx = Context(vm.guest, setup.ops, [Target(ranges=list(setup.regions))], setup.attrs, record=False)
+    return ctx, Engine(ctx, setup.schemes)
+
+
+def _compact_memory(vm: "VM") -> int:
+    """One full compaction of every zone; returns pages migrated."""
+    try:
+        from ..mm.compaction import compact_memory
+    except ImportError as e:   # pragma: no cover - only on a branch without compaction
+        raise ConfigError("pipeline.compact_interval_us", "on", "0: compaction needs acma.mm.compaction, "
+                          f"which this build lacks ({e})") from e
+    return compact_memory(vm.guest)
+
+
+register_policy("static", StaticPolicy)
+register_policy("today", TodayPipeline)

@@ -24,7 +24,7 @@ def plot_host(host: "Host", path: str) -> None:
     plt = _pyplot()
     h = host.series.host()
     minutes = h["t_us"] / 60e6
-    static = (host.committed() + host.vm_overhead * len(host.vms)) / GIB
+    static = host.static_bytes() / GIB
     fig, ax = plt.subplots(figsize=(8, 4))
     ax.plot(minutes, h["used"] / GIB, label=f"used ({host.policy.name})")
     ax.plot(minutes, h["host_swap_used"] / GIB, label="in host swap", linestyle=":")

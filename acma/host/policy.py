@@ -20,7 +20,9 @@ Order of calls (see :meth:`acma.host.host.Host.run`):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
+
+from ..errors import ConfigError
 
 if TYPE_CHECKING:
     from .host import Host
@@ -47,3 +49,30 @@ class Policy(Protocol):
 
     def stats(self, vm: "VM") -> dict[str, float]:
         """Policy-specific counters of one VM for the summary (e.g. DAMOS stats); may be empty."""
+
+
+_FACTORIES: dict[str, Callable[[], Policy]] = {}
+
+
+def register_policy(name: str, factory: Callable[[], Policy]) -> None:
+    """Make a policy available by name (``acma host run --policy NAME``, ``acma compare``)."""
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ConfigError("policy name", name, "an identifier")
+    if not callable(factory):
+        raise ConfigError(f"policy[{name}]", factory, "a callable returning a Policy")
+    _FACTORIES[name] = factory
+
+
+def make_policy(name: str) -> Policy:
+    """A fresh policy object of a registered name."""
+    from . import pipeline  # noqa: F401  (registers the built-in policies)
+
+    if name not in _FACTORIES:
+        raise ConfigError("policy", name, f"one of {sorted(_FACTORIES)}")
+    return _FACTORIES[name]()
+
+
+def policy_names() -> list[str]:
+    from . import pipeline  # noqa: F401
+
+    return sorted(_FACTORIES)

@@ -66,7 +66,7 @@ class VM:
 
     def backed_bytes(self) -> int:
         """Host memory holding this guest's RAM (in host RAM or host swap)."""
-        return 0 if self.killed else self.backing.backed_bytes()
+        return 0 if self.killed else self.backing.backed_bytes
 
     def footprint(self) -> int:
         """Host RAM this guest's memory takes now: backed minus what sits in host swap."""
