@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 class HotplugConfig:
     """When the daemon plugs and unplugs (sizes as bytes or strings).
 
-    - plug when MemAvailable < ``low_avail`` or PSI memory some avg10 > ``psi_some_pct``;
+    - plug when MemAvailable < ``low_avail`` or memory "some" stall time since the last run
+      exceeds ``psi_some_pct`` of the elapsed time (a PSI trigger on /proc/pressure/memory);
     - unplug when MemAvailable > ``low_avail + unplug_slack`` (hysteresis of whole blocks);
     - at most ``max_blocks_per_tick`` changes and ``max_offline_tries`` offline attempts per
       control interval (each failed attempt moves on to the next lower block).
@@ -37,7 +38,7 @@ class HotplugConfig:
     low_avail: int | str = "256 MiB"
     unplug_slack: int | str = "256 MiB"
     psi_some_pct: float = 10.0
-    max_blocks_per_tick: int = 4
+    max_blocks_per_tick: int = 8
     max_offline_tries: int = 4
 
     def resolve(self, field: str = "hotplug") -> tuple[int, int]:
@@ -67,6 +68,7 @@ class HotplugController:
         self.plugged = self.unplugged = 0
         self.unplug_attempts = self.unplug_failures = 0
         self.migrated_pages = 0
+        self._psi_at = (vm.now_us, vm.guest.psi.total_us("some"))
 
     def online_blocks(self) -> int:
         return int(self.online.sum())
@@ -108,14 +110,18 @@ class HotplugController:
     # --- the daemon's rule
     def control(self) -> None:
         """One pass of the daemon: enforce max_mem, then follow MemAvailable and PSI."""
+        t0, some0 = self._psi_at
+        now, some = self.vm.now_us, self.vm.guest.psi.total_us("some")
+        self._psi_at = (now, some)
+        pressure = now > t0 and (some - some0) * 100 > self.config.psi_some_pct * (now - t0)
         for _ in range(self.config.max_blocks_per_tick):
             if self.online_blocks() > self.max_blocks:
                 if not self.unplug():
                     return
                 continue
             avail = self.vm.guest.meminfo()["MemAvailable"] * 1024
-            pressure = self.vm.guest.psi.snapshot().some.avg10 > self.config.psi_some_pct
             if avail < self.low_avail or pressure:
+                pressure = False        # one block per trigger; low MemAvailable asks for more
                 if not self.plug():
                     return
             elif avail > self.low_avail + self.slack + self.block_bytes:

@@ -50,7 +50,7 @@ class PipelineConfig:
     - ``report_order``: page_reporting_order (9: 2 MiB, as the RFC tunes it); None: off.
     - ``compact_interval_us``: writes to /proc/sys/vm/compact_memory this often (0: off).
     - ``hotplug``: the user-space hot-(un)plug daemon's rule (None: off);
-      ``hotplug_interval_us`` how often it runs.
+      ``hotplug_interval_us`` how often it runs (1 s: as often as a PSI trigger would wake it).
     - ``limits``: the host's hard limits, enforced with the classic balloon.
     """
 
@@ -58,7 +58,7 @@ class PipelineConfig:
     report_order: int | None = 9
     compact_interval_us: int = 60_000_000
     hotplug: HotplugConfig | None = field(default_factory=HotplugConfig)
-    hotplug_interval_us: int = 10_000_000
+    hotplug_interval_us: int = 1_000_000
     limits: tuple[HardLimit, ...] = ()
 
     def validate(self) -> None:

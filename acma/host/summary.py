@@ -64,7 +64,7 @@ def summarize(host: "Host") -> dict:
     h = host.series.host()
     t = h["t_us"]
     per_vm = {vm.name: vm_summary(host, vm) for vm in host.vms}
-    static = host.static_bytes() * (t[-1] - t[0] if len(t) else 0)
+    static = host.static_bytes() * float(t[-1] - t[0] if len(t) else 0)
     static_gh = static / GIB / HOUR_US
     used_gh = _integral_gib_hours(t, h["used"])
     total = lambda k: sum(v.get(k, 0) for v in per_vm.values())  # noqa: E731
