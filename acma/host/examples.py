@@ -37,7 +37,7 @@ def batch_workload() -> Workload:
         regions=(Region("base", 128 * MIB), Region("job", 1024 * MIB, initial_size=0)),
         phases=(
             Phase("idle", 10 * MIN_US, (Pattern("base", 5.0, 0.5),)),
-            Phase("run", 15 * MIN_US, (Pattern("base", 5.0, 0.5), Pattern("job", 10.0, 1.0)),
+            Phase("run", 15 * MIN_US, (Pattern("base", 5.0, 0.5), Pattern("job", 2.0, 1.0)),
                   sizes={"job": 1024 * MIB}),
             Phase("done", 5 * MIN_US, (Pattern("base", 1.0, 0.5),), sizes={"job": 0}),
         ),
