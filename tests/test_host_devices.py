@@ -5,18 +5,16 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_host import MIB, S, small_vm
 
 from acma import _core
 from acma.errors import ConfigError
-from acma.host.balloon import ARRAY_PFNS_MAX, STATS_TAGS, attach_balloon
+from acma.host.balloon import STATS_TAGS, attach_balloon
 from acma.host.config import HostConfig
 from acma.host.host import Host
 from acma.host.hotplug import HotplugConfig
 from acma.host.limits import HardLimit
 from acma.host.pipeline import PipelineConfig, TodayPipeline
-from acma.mm.guest import GuestConfig, NodeConfig
-
-from test_host import MIB, S, small_vm
 
 
 class Bare:

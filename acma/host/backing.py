@@ -11,18 +11,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError
+from ..mm.backing import Backing
 
 if TYPE_CHECKING:
     from .vm import VM
 
 
-def attach_backing(vm: "VM", host_page_size: int, prefaulted: bool):
+def attach_backing(vm: VM, host_page_size: int, prefaulted: bool):
     """Start ``vm``'s backing tracker with ``host_page_size`` host pages."""
-    try:
-        from ..mm.backing import Backing
-    except ImportError as e:   # pragma: no cover - only on a branch without the guest-side work
-        raise ConfigError("host.backing", "acma.mm.backing", "the host-page backing tracker (issue 5, guest "
-                          "mechanisms), which this build lacks") from e
     vm.backing = Backing(vm.guest, host_page_size, prefaulted=prefaulted)
     return vm.backing

@@ -8,11 +8,13 @@ the call returns, which is what the driver waits for (``tell_host``'s wait_event
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from ..errors import ConfigError
+from ..mm.balloon_pages import BalloonPages
 from ..sim import PRIO_KERNEL
 from ..units import PAGE_SIZE
 
@@ -43,7 +45,7 @@ class BalloonDevice:
     (QEMU only hints MADV_WILLNEED): the guest's next touch populates them again.
     """
 
-    def __init__(self, vm: "VM", features: frozenset[int]):
+    def __init__(self, vm: VM, features: frozenset[int]):
         self.vm = vm
         self.features = features
         self.num_pages = 0
@@ -114,7 +116,7 @@ class BalloonDriver:
     ``actual`` then comes from ``handler_actual`` instead of the balloon's pages.
     """
 
-    def __init__(self, vm: "VM", device: BalloonDevice, pages):
+    def __init__(self, vm: VM, device: BalloonDevice, pages):
         self.vm, self.dev, self.pages = vm, device, pages
         self.changed_handler: Callable[[int], None] | None = None
         self.handler_actual: Callable[[], int] | None = None
@@ -203,13 +205,11 @@ class BalloonDriver:
         return self.dev.handle_report(pfns, orders)
 
 
-def attach_balloon(vm: "VM", features=("MUST_TELL_HOST", "STATS_VQ", "DEFLATE_ON_OOM", "REPORTING")) -> BalloonDevice:
+def attach_balloon(vm: VM, features=("MUST_TELL_HOST", "STATS_VQ", "DEFLATE_ON_OOM", "REPORTING")) -> BalloonDevice:
     """Give ``vm`` a balloon device with ``features`` negotiated and its driver loaded."""
     bad = [f for f in features if f not in FEATURE_NAMES]
     if bad:
         raise ConfigError(f"vm[{vm.name}].balloon.features", bad, f"names among {sorted(FEATURE_NAMES)}")
-    from ..mm.balloon_pages import BalloonPages
-
     dev = BalloonDevice(vm, frozenset(FEATURE_NAMES[f] for f in features))
     BalloonDriver(vm, dev, BalloonPages(vm.guest, deflate_on_oom=F_DEFLATE_ON_OOM in dev.features))
     vm.balloon = dev

@@ -82,7 +82,7 @@ class HostConfig:
     seed: int = 0
     vms: tuple[VMSpec, ...] = field(default_factory=tuple)
 
-    def resolve(self) -> "ResolvedHost":
+    def resolve(self) -> ResolvedHost:
         cap = parse_size(self.capacity, "host.capacity")
         if not 64 << 20 <= cap <= 1 << 44:
             raise ConfigError("host.capacity", self.capacity, "64 MiB to 16 TiB")

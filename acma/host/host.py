@@ -10,8 +10,8 @@ kernel's oom_badness would pick the biggest RSS. Nothing goes over capacity sile
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .._core import GuestOOM
 from ..errors import ConfigError
@@ -20,7 +20,6 @@ from .config import HostConfig
 from .policy import Policy
 from .series import HostSeries
 from .vm import VM, ColdCurve
-
 
 GUEST_SAMPLE_US = 60_000_000   # each guest's own Simulation samples (the host keeps its own series)
 
@@ -87,7 +86,7 @@ class Host:
         return self.committed() / self.capacity
 
     # --- time
-    def run(self, duration_us: int, progress: bool = False) -> "HostSeries":
+    def run(self, duration_us: int, progress: bool = False) -> HostSeries:
         """Advance every guest by ``duration_us`` in control intervals; returns the series."""
         if isinstance(duration_us, bool) or not isinstance(duration_us, int) or not 0 < duration_us <= 10**12:
             raise ConfigError("duration_us", duration_us, "an integer in (0, 1e12] µs")

@@ -57,7 +57,7 @@ class HotplugConfig:
 class HotplugController:
     """One guest's hotplug daemon: which blocks are online, and its attempt/failure counts."""
 
-    def __init__(self, vm: "VM", config: HotplugConfig | None = None):
+    def __init__(self, vm: VM, config: HotplugConfig | None = None):
         self.vm, self.config = vm, config or HotplugConfig()
         self.low_avail, self.slack = self.config.resolve(f"vm[{vm.name}].hotplug")
         g = vm.guest

@@ -30,7 +30,7 @@ class BalloonLimits:
         self.limits = tuple(limits)
         self._resolved: list[tuple[str, int, int | None]] | None = None
 
-    def attach(self, host: "Host") -> None:
+    def attach(self, host: Host) -> None:
         names = {vm.name for vm in host.vms}
         out = []
         for i, h in enumerate(self.limits):
@@ -54,7 +54,7 @@ class BalloonLimits:
                 current = lim
         return current
 
-    def control(self, host: "Host", t_us: int) -> None:
+    def control(self, host: Host, t_us: int) -> None:
         for vm in host.live():
             if vm.balloon is None:
                 continue

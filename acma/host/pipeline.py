@@ -5,10 +5,17 @@ limits."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING
 
+from ..damon.context import Context, Target
+from ..damos.engine import Engine
+from ..damos.modules.common import guest_system_ram
+from ..damos.modules.reclaim import ReclaimParams, build
 from ..errors import ConfigError
+from ..mm.compaction import Compaction
+from ..mm.reporting import PageReporting
 from ..sim import PRIO_KERNEL
 from .backing import attach_backing
 from .balloon import attach_balloon
@@ -27,17 +34,17 @@ class StaticPolicy:
 
     name = "static"
 
-    def attach(self, host: "Host") -> None:
+    def attach(self, host: Host) -> None:
         for vm in host.vms:
             attach_backing(vm, host.host_page_size, prefaulted=True)
 
-    def advance(self, vm: "VM", t_us: int) -> None:
+    def advance(self, vm: VM, t_us: int) -> None:
         vm.advance_to(t_us)
 
-    def control(self, host: "Host", t_us: int) -> None:
+    def control(self, host: Host, t_us: int) -> None:
         pass
 
-    def stats(self, vm: "VM") -> dict[str, float]:
+    def stats(self, vm: VM) -> dict[str, float]:
         return {}
 
 
@@ -48,7 +55,8 @@ class PipelineConfig:
     - ``reclaim``: DAMON_RECLAIM with these module parameters (None: off); a dict of
       ``damon_reclaim.*`` names, e.g. {"min_age": 60_000_000}.
     - ``report_order``: page_reporting_order (9: 2 MiB, as the RFC tunes it); None: off.
-    - ``compact_interval_us``: writes to /proc/sys/vm/compact_memory this often (0: off).
+    - ``compact_interval_us``: writes to /proc/sys/vm/compact_memory this often (0: off);
+      kcompactd's proactive compaction is left off in every policy (see docs/host.md).
     - ``hotplug``: the user-space hot-(un)plug daemon's rule (None: off);
       ``hotplug_interval_us`` how often it runs (1 s: as often as a PSI trigger would wake it).
     - ``limits``: the host's hard limits, enforced with the classic balloon.
@@ -88,8 +96,8 @@ class _GuestParts:
         self.reporting = None
         self.damon = None
         self.engine = None
+        self.compaction = None
         self.compactions = 0
-        self.compaction_migrations = 0
         self.run: Callable[[int], None] | None = None
 
 
@@ -107,16 +115,13 @@ class TodayPipeline:
         self._next_hotplug_us = 0
 
     # --- Policy protocol
-    def attach(self, host: "Host") -> None:
+    def attach(self, host: Host) -> None:
         c = self.config
-        self._compact = _compaction() if c.compact_interval_us else None
         for vm in host.vms:
             p = _GuestParts()
             attach_backing(vm, host.host_page_size, prefaulted=False)
             attach_balloon(vm)
             if c.report_order is not None:
-                from ..mm.reporting import PageReporting
-
                 p.reporting = PageReporting(vm.guest, report=vm.balloon.driver.virtballoon_free_page_report,
                                             order=c.report_order)
             if c.reclaim is not None:
@@ -124,15 +129,16 @@ class TodayPipeline:
             if c.hotplug is not None:
                 vm.hotplug = HotplugController(vm, c.hotplug)
             if c.compact_interval_us:
+                p.compaction = Compaction(vm.guest, proactiveness=0)
                 vm.sim.schedule(c.compact_interval_us, PRIO_KERNEL, self._compactor(vm, p))
             p.run = self._runner(vm, p)
             self.parts[vm.index] = p
         self.limits.attach(host)
 
-    def advance(self, vm: "VM", t_us: int) -> None:
+    def advance(self, vm: VM, t_us: int) -> None:
         vm.advance_to(t_us, self.parts[vm.index].run)
 
-    def control(self, host: "Host", t_us: int) -> None:
+    def control(self, host: Host, t_us: int) -> None:
         c = self.config
         if c.hotplug is not None and t_us >= self._next_hotplug_us:
             self._next_hotplug_us = t_us + c.hotplug_interval_us
@@ -144,9 +150,12 @@ class TodayPipeline:
                     _monitor_online_span(ctx, vm)
         self.limits.control(host, t_us)
 
-    def stats(self, vm: "VM") -> dict[str, float]:
+    def stats(self, vm: VM) -> dict[str, float]:
         p = self.parts[vm.index]
-        out = {"compactions": p.compactions, "compaction_migrations": p.compaction_migrations}
+        out = {"compactions": p.compactions}
+        if p.compaction is not None:
+            out.update({"compaction_migrations": p.compaction.counters["compact_migrated"],
+                        "compaction_cost_us": p.compaction.counters["compact_cost_us"]})
         if p.reporting is not None:
             info = p.reporting.info()
             out.update({"reporting_passes": info["passes"], "reported_blocks": info["blocks_reported"]})
@@ -157,7 +166,7 @@ class TodayPipeline:
         return out
 
     # --- the parts
-    def _runner(self, vm: "VM", p: _GuestParts) -> Callable[[int], None]:
+    def _runner(self, vm: VM, p: _GuestParts) -> Callable[[int], None]:
         """Move the guest to t: under DAMON when DAMON_RECLAIM runs, and with every free page
         reporting pass at its due time (a pass requested inside a slice is due a whole delay
         later, so slices no longer than the delay never skip one)."""
@@ -174,26 +183,18 @@ class TodayPipeline:
                 rep.run_due()
         return run
 
-    def _compactor(self, vm: "VM", p: _GuestParts) -> Callable[[int], None]:
+    def _compactor(self, vm: VM, p: _GuestParts) -> Callable[[int], None]:
         """Every compact_interval_us, ``echo 1 > /proc/sys/vm/compact_memory`` in the guest."""
         def tick(t_us: int) -> None:
             p.compactions += 1
-            p.compaction_migrations += self._compact(vm.guest)
+            p.compaction.compact_memory()
             vm.sim.schedule(t_us + self.config.compact_interval_us, PRIO_KERNEL, tick)
         return tick
 
 
-def _damon_reclaim(vm: "VM", params: dict):
+def _damon_reclaim(vm: VM, params: dict):
     """DAMON_RECLAIM in the guest: the module's paddr context and pageout scheme (the DAMOS
     presets of acma.damos.modules.reclaim) run by the DAMOS engine."""
-    try:
-        from ..damon.context import Context, Target
-        from ..damos.engine import Engine
-        from ..damos.modules.common import guest_system_ram
-        from ..damos.modules.reclaim import ReclaimParams, build
-    except ImportError as e:   # pragma: no cover - only on a branch without DAMOS
-        raise ConfigError("pipeline.reclaim", params, "None: DAMON_RECLAIM needs the DAMOS engine "
-                          f"(acma.damos), which this build lacks ({e})") from e
     try:
         setup = build(ReclaimParams(**params), guest_system_ram(vm.guest))
     except TypeError as e:
@@ -202,7 +203,7 @@ def _damon_reclaim(vm: "VM", params: dict):
     return ctx, Engine(ctx, setup.schemes)
 
 
-def _monitor_online_span(ctx, vm: "VM") -> None:
+def _monitor_online_span(ctx, vm: VM) -> None:
     """After hot-(un)plug the daemon re-commits DAMON_RECLAIM's monitoring region to first..last
     online memory (monitor_region_start/end + commit_inputs), as damon_set_region_system_rams_default
     would pick it; otherwise unplugged, never-accessed memory looks coldest and takes the quota."""
@@ -214,11 +215,5 @@ def _monitor_online_span(ctx, vm: "VM") -> None:
         t.regions = t.regions.set_ranges(ranges, ctx.attrs.min_region_sz).copy(t.regions.cap)
 
 
-def _compaction() -> Callable:
-    """compact_memory(guest) -> pages migrated: one full compaction of every zone."""
-    try:
-        from ..mm.compaction import compact_memory
-    except ImportError as e:   # pragma: no cover - only on a branch without compaction
-        raise ConfigError("pipeline.compact_interval_us", "on", "0: compaction needs acma.mm.compaction, "
-                          f"which this build lacks ({e})") from e
-    return compact_memory
+register_policy("static", StaticPolicy)
+register_policy("today", lambda: TodayPipeline(PipelineConfig(reclaim=dict(FAST_RECLAIM))))

@@ -19,7 +19,7 @@ def _pyplot():
     return plt
 
 
-def plot_host(host: "Host", path: str) -> None:
+def plot_host(host: Host, path: str) -> None:
     """Host memory used, its capacity and the static allocation, over time."""
     plt = _pyplot()
     h = host.series.host()
@@ -38,7 +38,7 @@ def plot_host(host: "Host", path: str) -> None:
     plt.close(fig)
 
 
-def plot_guests(host: "Host", path: str) -> None:
+def plot_guests(host: Host, path: str) -> None:
     """One panel per guest: host footprint, online memory, used memory and demand."""
     plt = _pyplot()
     n = len(host.vms)

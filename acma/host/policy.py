@@ -20,7 +20,8 @@ Order of calls (see :meth:`acma.host.host.Host.run`):
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Protocol, runtime_checkable
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..errors import ConfigError
 
@@ -37,17 +38,17 @@ class Policy(Protocol):
     #: a short name for tables and plots, e.g. "static", "today", "acma"
     name: str
 
-    def attach(self, host: "Host") -> None:
+    def attach(self, host: Host) -> None:
         """Set up before time starts. Raise acma.errors.ConfigError for a host it cannot run."""
 
-    def advance(self, vm: "VM", t_us: int) -> None:
+    def advance(self, vm: VM, t_us: int) -> None:
         """Move ``vm``'s guest to ``t_us`` (``vm.advance_to(t_us)``, or under a DAMON context,
         ``vm.advance_to(t_us, ctx.run_until)``)."""
 
-    def control(self, host: "Host", t_us: int) -> None:
+    def control(self, host: Host, t_us: int) -> None:
         """Once per control interval, after every live guest reached ``t_us``."""
 
-    def stats(self, vm: "VM") -> dict[str, float]:
+    def stats(self, vm: VM) -> dict[str, float]:
         """Policy-specific counters of one VM for the summary (e.g. DAMOS stats); may be empty."""
 
 

@@ -19,7 +19,7 @@ GUEST_COLUMNS = ("t_us", "footprint", "backed", "host_swapped", "online", "memus
                  "psi_some_total_us", "pgmajfault", "refaults", "host_stall_us", "struct_page", "killed")
 
 
-def guest_row(vm: "VM", t_us: int) -> tuple:
+def guest_row(vm: VM, t_us: int) -> tuple:
     """One guest's numbers at ``t_us`` (bytes, counters, µs); a killed guest keeps its last
     counters and has no memory."""
     if vm.killed:
@@ -37,7 +37,7 @@ def guest_row(vm: "VM", t_us: int) -> tuple:
 class HostSeries:
     """Rows appended by the host at every booking; ``host()``/``guest(name)`` give arrays."""
 
-    def __init__(self, host: "Host"):
+    def __init__(self, host: Host):
         self._host = host
         self._rows: list[tuple] = []
         self._guest_rows: dict[str, list[tuple]] = {vm.name: [] for vm in host.vms}

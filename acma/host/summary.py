@@ -20,7 +20,7 @@ def _integral_gib_hours(t_us: np.ndarray, v: np.ndarray) -> float:
     return float(np.sum((v[1:] + v[:-1]) * 0.5 * np.diff(t_us))) / GIB / HOUR_US
 
 
-def vm_summary(host: "Host", vm) -> dict:
+def vm_summary(host: Host, vm) -> dict:
     """One guest's numbers over the run."""
     s = host.series.guest(vm.name)
     dur = max(1, host.now_us)
@@ -59,7 +59,7 @@ def vm_summary(host: "Host", vm) -> dict:
     return out
 
 
-def summarize(host: "Host") -> dict:
+def summarize(host: Host) -> dict:
     """Host-level numbers plus totals over guests; ``per_vm`` holds each guest's own."""
     h = host.series.host()
     t = h["t_us"]
@@ -67,7 +67,7 @@ def summarize(host: "Host") -> dict:
     static = host.static_bytes() * float(t[-1] - t[0] if len(t) else 0)
     static_gh = static / GIB / HOUR_US
     used_gh = _integral_gib_hours(t, h["used"])
-    total = lambda k: sum(v.get(k, 0) for v in per_vm.values())  # noqa: E731
+    total = lambda k: sum(v.get(k, 0) for v in per_vm.values())
     return {
         "policy": host.policy.name,
         "runtime_s": host.now_us / 1e6,

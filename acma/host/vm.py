@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
-from typing import Callable
 
 from ..errors import ConfigError
 from ..mm.guest import GuestConfig
@@ -76,7 +76,7 @@ class VM:
         """Guest memory online now (MemTotal's span, before balloon or reserved pages)."""
         return sum(z["present"] for z in self.guest.zoneinfo()) * PAGE_SIZE
 
-    def cold_curve(self, t0_us: int, t1_us: int) -> "ColdCurve":
+    def cold_curve(self, t0_us: int, t1_us: int) -> ColdCurve:
         """This guest's backed memory from coldest to hottest, as a host LRU sees it: backed
         pages holding no data first (rate 0), then the workloads' pages by their mean access
         rate over [t0, t1] (past t1 the current rates go on). Kernel pages and trace-driven
