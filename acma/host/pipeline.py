@@ -83,10 +83,14 @@ class PipelineConfig:
             raise ConfigError("pipeline.hotplug", self.hotplug, "a HotplugConfig, or None")
 
 
-# DAMON_RECLAIM with the kernel's 5 ms / 100 ms intervals and up to 1000 regions costs about
-# 5 s of host time per simulated minute per 2 GiB guest; the registered "today" policy samples
-# 20x more coarsely (same samples per aggregation, same min_age) over at most 200 regions.
-FAST_RECLAIM = {"sample_interval": 100_000, "aggr_interval": 2_000_000, "max_nr_regions": 200}
+# The damon_reclaim parameters of the registered "today" policy (docs/host.md):
+# - 20x coarser sampling (same samples per aggregation, same min_age) over at most 200
+#   regions: the kernel's 5 ms / 100 ms with 1000 regions costs about 5 s of host time per
+#   simulated minute per 2 GiB guest;
+# - watermarks that never deactivate it: the hotplug daemon holds free memory near its low
+#   mark, under the default 200 per-mille low watermark, which would switch DAMON_RECLAIM off.
+TODAY_RECLAIM = {"sample_interval": 100_000, "aggr_interval": 2_000_000, "max_nr_regions": 200,
+                 "wmarks_high": 1000, "wmarks_mid": 999, "wmarks_low": 0}
 
 
 class _GuestParts:
@@ -216,4 +220,4 @@ def _monitor_online_span(ctx, vm: VM) -> None:
 
 
 register_policy("static", StaticPolicy)
-register_policy("today", lambda: TodayPipeline(PipelineConfig(reclaim=dict(FAST_RECLAIM))))
+register_policy("today", lambda: TodayPipeline(PipelineConfig(reclaim=dict(TODAY_RECLAIM))))
