@@ -303,3 +303,4 @@ def _duration_or_zero(text: str) -> int:
 
 from .host.cli import host_cli  # noqa: E402  (acma host ...)
 main.add_command(host_cli)
+from .damos.cli import damos as _damos; main.add_command(_damos)  # noqa: E402  (acma damos ...)

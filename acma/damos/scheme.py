@@ -48,6 +48,16 @@ def _bool(path: str, v) -> None:
         raise ConfigError(path, v, "True or False")
 
 
+def _validate_items(path: str, items, cls) -> None:
+    """A tuple of ``cls`` objects, each validated under ``path[i]``."""
+    if not isinstance(items, tuple):
+        raise ConfigError(path, items, f"a tuple of {cls.__name__}")
+    for i, item in enumerate(items):
+        if not isinstance(item, cls):
+            raise ConfigError(f"{path}[{i}]", item, f"a {cls.__name__}")
+        item.validate(f"{path}[{i}]")
+
+
 def _prefixed(err: ConfigError, prefix: str) -> ConfigError:
     """The same error with its field path under ``prefix`` (e.g. ``schemes[2].``)."""
     return ConfigError(prefix + err.field, err.value, err.allowed)
@@ -278,11 +288,12 @@ GOAL_TUNERS = ("consist", "temporal")
 class QuotaGoal(_Validated):
     """``struct damos_quota_goal`` (sysfs ``quotas/goals/<N>/``): metric, target_value,
     current_value (read only for ``user_input``; the others are measured), ``nid`` for the node
-    metrics, ``memcg_path`` for the memcg ones. A goal whose target_value is 0 is dropped when
-    the scheme is built, as damos_sysfs_add_quota_score does (the score divides by it)."""
+    metrics, ``memcg_path`` for the memcg ones. target_value must be >= 1: the score divides by
+    it, and sysfs drops a goal whose target is 0 (damos_sysfs_add_quota_score), as our damo
+    spec import does."""
 
     metric: str = "user_input"
-    target_value: int = 0
+    target_value: int = 1
     current_value: int = 0
     nid: int | None = None
     memcg_path: str | None = None
@@ -292,7 +303,7 @@ class QuotaGoal(_Validated):
         p = path + "."
         if self.metric not in GOAL_METRICS:
             raise ConfigError(p + "metric", self.metric, f"one of {GOAL_METRICS}")
-        _int_in(p + "target_value", self.target_value, 0, ULONG_MAX)
+        _int_in(p + "target_value", self.target_value, 1, ULONG_MAX)
         _int_in(p + "current_value", self.current_value, 0, ULONG_MAX)
         if self.metric in NID_METRICS:
             _int_in(p + "nid", self.nid, 0, 1023, f"a NUMA node id (needed by {self.metric})")
@@ -338,22 +349,12 @@ class Quota(_Validated):
             _int_in(p + name, getattr(self, name), 0, UINT_MAX)
         if self.goal_tuner not in GOAL_TUNERS:
             raise ConfigError(p + "goal_tuner", self.goal_tuner, f"one of {GOAL_TUNERS}")
-        if not isinstance(self.goals, tuple):
-            raise ConfigError(p + "goals", self.goals, "a tuple of QuotaGoal")
-        for i, g in enumerate(self.goals):
-            if not isinstance(g, QuotaGoal):
-                raise ConfigError(f"{p}goals[{i}]", g, "a QuotaGoal")
-            g.validate(f"{p}goals[{i}]")
-
-    @property
-    def active_goals(self) -> tuple[QuotaGoal, ...]:
-        """The goals the kernel keeps: those with a non-zero target_value."""
-        return tuple(g for g in self.goals if g.target_value)
+        _validate_items(p + "goals", self.goals, QuotaGoal)
 
     @property
     def is_set(self) -> bool:
         """Whether any limit is active (the kernel skips ``damos_adjust_quota`` otherwise)."""
-        return bool(self.ms or self.sz or self.active_goals)
+        return bool(self.ms or self.sz or self.goals)
 
 
 # --- filters ---------------------------------------------------------------------------------
@@ -499,12 +500,7 @@ class Scheme(_Validated):
                 raise ConfigError(f"{p}migrate_dests[{i}]", d, "a (node, weight) pair")
             _int_in(f"{p}migrate_dests[{i}].node", d[0], 0, 1023, "a node id")
             _int_in(f"{p}migrate_dests[{i}].weight", d[1], 0, UINT_MAX)
-        if not isinstance(self.filters, tuple):
-            raise ConfigError(p + "filters", self.filters, "a tuple of Filter")
-        for i, f in enumerate(self.filters):
-            if not isinstance(f, Filter):
-                raise ConfigError(f"{p}filters[{i}]", f, "a Filter")
-            f.validate(f"{p}filters[{i}]")
+        _validate_items(p + "filters", self.filters, Filter)
         _int_in(p + "max_nr_snapshots", self.max_nr_snapshots, 0, ULONG_MAX)
 
     @property

@@ -281,12 +281,14 @@ _GOAL_KEYS = {"metric", "target_value", "current_value", "nid", "memcg_path", "c
               "target_value_bp", "current_value_bp"}
 
 
-def _goal_from(kv, path: str) -> QuotaGoal:
+def _goal_from(kv, path: str) -> QuotaGoal | None:
+    """A goal, or None for a zero target (dropped, as sysfs drops it)."""
     kv = _obj(kv, path, _GOAL_KEYS)
     if "target_value_bp" in kv:   # damo's old naming: a user_input goal
-        return _build(QuotaGoal, path, metric="user_input",
-                      target_value=tu.parse_count(kv["target_value_bp"], f"{path}.target_value_bp"),
-                      current_value=tu.parse_count(kv.get("current_value_bp", 0), f"{path}.current_value_bp"))
+        tv = tu.parse_count(kv["target_value_bp"], f"{path}.target_value_bp")
+        return _build(QuotaGoal, path, metric="user_input", target_value=tv,
+                      current_value=tu.parse_count(kv.get("current_value_bp", 0), f"{path}.current_value_bp")) \
+            if tv else None
     if kv.get("complement") not in (None, False, "false", "n", "no"):
         raise ConfigError(f"{path}.complement", kv["complement"], "false (acma does not model complement goals)")
     metric = kv.get("metric", "user_input")
@@ -300,10 +302,12 @@ def _goal_from(kv, path: str) -> QuotaGoal:
         tv = tu.parse_count(target, p)
     nid = kv.get("nid")
     memcg = kv.get("memcg_path")
-    return _build(QuotaGoal, path, metric=metric, target_value=tv,
+    # checked whole even with a zero target, which sysfs then skips (damos_sysfs_add_quota_score)
+    goal = _build(QuotaGoal, path, metric=metric, target_value=tv or 1,
                   current_value=tu.parse_count(kv.get("current_value", 0), f"{path}.current_value"),
                   nid=tu.parse_count(nid, f"{path}.nid") if nid is not None and metric in NID_METRICS else None,
                   memcg_path=memcg if memcg not in (None, "") and metric in MEMCG_METRICS else None)
+    return goal if tv else None
 
 
 def _quota_from(kv, path: str) -> Quota:
@@ -320,7 +324,8 @@ def _quota_from(kv, path: str) -> Quota:
         weight_sz=tu.parse_ratio(w.get("sz_permil", 0), f"{path}.weights.sz_permil", 1000),
         weight_nr_accesses=tu.parse_ratio(w.get("nr_accesses_permil", 0), f"{path}.weights.nr_accesses_permil", 1000),
         weight_age=tu.parse_ratio(w.get("age_permil", 0), f"{path}.weights.age_permil", 1000),
-        goals=tuple(_goal_from(g, f"{path}.goals[{i}]") for i, g in enumerate(_list(kv.get("goals"), f"{path}.goals"))),
+        goals=tuple(g for g in (_goal_from(g, f"{path}.goals[{i}]")
+                                for i, g in enumerate(_list(kv.get("goals"), f"{path}.goals"))) if g is not None),
         goal_tuner=kv.get("goal_tuner") or "consist",
         fail_charge_num=tu.parse_count(kv.get("fail_charge_num", 0), f"{path}.fail_charge_num"),
         fail_charge_denom=tu.parse_count(kv.get("fail_charge_denom", 0), f"{path}.fail_charge_denom"))
@@ -451,11 +456,11 @@ def context_from_kvpairs(kv, path: str = "context") -> ContextSpec:
         raise ConfigError(f"{path} ({e.field})", e.value, e.allowed) from None
 
 
-def from_kvpairs(kv, source: str = "spec") -> KdamondsSpec:
+def from_kvpairs(kv) -> KdamondsSpec:
     """A KdamondsSpec from parsed JSON/YAML; ConfigError names the spec path at fault."""
-    kv = _obj(kv, source, {"kdamonds"})
+    kv = _obj(kv, "spec", {"kdamonds"})
     kdamonds = []
-    for i, k in enumerate(_list(kv.get("kdamonds"), f"{source}.kdamonds")):
+    for i, k in enumerate(_list(kv.get("kdamonds"), "spec.kdamonds")):
         p = f"kdamonds[{i}]"
         k = _obj(k, p, {"contexts", "refresh_ms", "state", "pid"})
         ctxs = tuple(context_from_kvpairs(c, f"{p}.contexts[{j}]")
@@ -491,7 +496,7 @@ def _parse(text: str, fmt: str, source: str):
 
 def loads(text: str, fmt: str = "json", source: str = "<string>") -> KdamondsSpec:
     """A kdamonds spec from JSON or YAML text."""
-    return from_kvpairs(_parse(text, fmt, source), source)
+    return from_kvpairs(_parse(text, fmt, source))
 
 
 def loads_schemes(text: str, fmt: str = "json", source: str = "<string>") -> tuple[Scheme, ...]:

@@ -16,6 +16,20 @@ AUTOTUNE_GOAL = IntervalsGoal(access_bp=40, aggrs=3, min_sample_us=5_000, max_sa
 
 
 @dataclass(frozen=True)
+class MonitorParams:
+    """The monitoring and region parameters RECLAIM and LRU_SORT share (modules-common.h's
+    DEFINE_DAMON_MODULES_MON_ATTRS_PARAMS, monitor_region_start/end, addr_unit)."""
+
+    sample_interval: int = 5_000
+    aggr_interval: int = 100_000
+    min_nr_regions: int = 10
+    max_nr_regions: int = 1000
+    monitor_region_start: int = 0
+    monitor_region_end: int = 0
+    addr_unit: int = 1
+
+
+@dataclass(frozen=True)
 class ModuleSetup:
     """The DAMON context a module builds: paddr over ``regions`` with ``attrs`` and ``schemes``."""
 

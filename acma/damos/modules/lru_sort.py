@@ -11,14 +11,16 @@ from ...errors import ConfigError
 from ...units import PAGE_SIZE
 from ..scheme import (SAMPLES, UINT_MAX, ULONG_MAX, AGGR_INTERVALS, AccessPattern, Filter, Quota, QuotaGoal,
                       Scheme)
-from .common import ModuleSetup, check_params, max_nr_accesses, module_attrs, module_wmarks, system_rams_region
+from .common import (ModuleSetup, MonitorParams, check_params, max_nr_accesses, module_attrs, module_wmarks,
+                     system_rams_region)
 
 PREFIX = "damon_lru_sort"
 
 
 @dataclass(frozen=True)
-class LruSortParams:
-    """``damon_lru_sort.*`` module parameters (times in µs unless the name says ms; 0/False off)."""
+class LruSortParams(MonitorParams):
+    """``damon_lru_sort.*`` module parameters (times in µs unless the name says ms; 0/False off),
+    with the monitoring ones of MonitorParams."""
 
     active_mem_bp: int = 0
     autotune_monitoring_intervals: bool = False
@@ -31,13 +33,6 @@ class LruSortParams:
     wmarks_high: int = 200
     wmarks_mid: int = 150
     wmarks_low: int = 50
-    sample_interval: int = 5_000
-    aggr_interval: int = 100_000
-    min_nr_regions: int = 10
-    max_nr_regions: int = 1000
-    monitor_region_start: int = 0
-    monitor_region_end: int = 0
-    addr_unit: int = 1
 
     def __post_init__(self):
         check_params(self, PREFIX)

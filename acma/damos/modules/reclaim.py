@@ -10,14 +10,16 @@ from ...damon.context import Attrs
 from ...units import PAGE_SIZE
 from ..scheme import (SAMPLES, UINT_MAX, ULONG_MAX, AGGR_INTERVALS, AccessPattern, Filter, Quota, QuotaGoal,
                       Scheme)
-from .common import ModuleSetup, check_params, module_attrs, module_wmarks, system_rams_region
+from .common import (ModuleSetup, MonitorParams, check_params, module_attrs, module_wmarks,
+                     system_rams_region)
 
 PREFIX = "damon_reclaim"
 
 
 @dataclass(frozen=True)
-class ReclaimParams:
-    """``damon_reclaim.*`` module parameters (times in µs unless the name says ms; 0/False off)."""
+class ReclaimParams(MonitorParams):
+    """``damon_reclaim.*`` module parameters (times in µs unless the name says ms; 0/False off),
+    with the monitoring ones of MonitorParams."""
 
     min_age: int = 120_000_000
     quota_ms: int = 10
@@ -30,13 +32,6 @@ class ReclaimParams:
     wmarks_high: int = 500
     wmarks_mid: int = 400
     wmarks_low: int = 200
-    sample_interval: int = 5_000
-    aggr_interval: int = 100_000
-    min_nr_regions: int = 10
-    max_nr_regions: int = 1000
-    monitor_region_start: int = 0
-    monitor_region_end: int = 0
-    addr_unit: int = 1
     skip_anon: bool = False
 
     def __post_init__(self):
