@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from acma._reference import damos_ops as ref
-from acma.damos.actions import c_apply
+from acma.damos.handlers import c_apply
 from acma.damos.scheme import Filter
 from acma.errors import ConfigError
 from acma.mm import memcg
