@@ -31,7 +31,7 @@ def small_vm(name: str, size_mib: int = 256, hot: int = 32, grow: int = 96, seed
     g = GuestConfig(size=size_mib * MIB, block_size="32 MiB", swap=64 * MIB, seed=seed,
                     nodes=(NodeConfig(size=size_mib * MIB, movable=(size_mib - 64) * MIB),))
     return VMSpec(name, g, (small_workload(hot, grow),), KernelChurn(nr=4, target_pages=256, interval_us=200_000),
-                  min_mem=64 * MIB)
+                  min_mem=64 * MIB, memmap_on_memory=False)
 
 
 def light_pipeline(**kw) -> TodayPipeline:
@@ -50,9 +50,11 @@ def test_config_errors_name_the_field():
     with pytest.raises(ConfigError, match=r"vms\[1\].name"):
         HostConfig(vms=(vm, vm)).resolve()
     with pytest.raises(ConfigError, match=r"vms\[0\].max_mem"):
-        HostConfig(vms=(VMSpec("a", vm.guest, max_mem=300 * MIB),)).resolve()
+        HostConfig(vms=(VMSpec("a", vm.guest, max_mem=300 * MIB, memmap_on_memory=False),)).resolve()
+    with pytest.raises(ConfigError, match=r"vms\[0\].memmap_on_memory"):
+        HostConfig(vms=(VMSpec("a", vm.guest),)).resolve()
     with pytest.raises(ConfigError, match=r"vms\[0\].min_mem"):
-        HostConfig(vms=(VMSpec("a", vm.guest, min_mem=128 * MIB, max_mem=64 * MIB),)).resolve()
+        HostConfig(vms=(VMSpec("a", vm.guest, min_mem=128 * MIB, max_mem=64 * MIB, memmap_on_memory=False),)).resolve()
     with pytest.raises(ConfigError, match=r"policy"):
         Host(HostConfig(vms=(vm,)), object())
     with pytest.raises(ConfigError, match=r"policy"):

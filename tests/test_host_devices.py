@@ -167,7 +167,7 @@ def test_hotplug_enforces_max_mem_and_follows_demand():
     assert vm.online_bytes() <= 192 * MIB
     s = host.series.guest("a")
     assert s["online"].max() == 256 * MIB and s["online"][-1] <= 192 * MIB
-    assert s["struct_page"][-1] == s["online"][-1] // 64
+    assert s["struct_page"][-1] == s["online"][-1] // 64 == vm.memory_hotplug.struct_page_bytes()
     assert vm.hotplug.unplug_attempts >= 2
 
 

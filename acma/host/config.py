@@ -20,6 +20,8 @@ class VMSpec:
 
     ``min_mem``/``max_mem`` are what the user bought (RFC "Business Model"): the policy may
     scale the guest between them; 0 / None mean one memory block / the guest's size.
+    ``memmap_on_memory`` is the guest's memory_hotplug.memmap_on_memory (the RFC's setting):
+    hot-added blocks carry their own struct pages (needs blocks of at least 128 MiB).
     """
 
     name: str
@@ -28,6 +30,7 @@ class VMSpec:
     churn: KernelChurn | None = None
     min_mem: int | str = 0
     max_mem: int | str | None = None
+    memmap_on_memory: bool = True
 
     def limits(self, index: int) -> tuple[int, int]:
         """(min_mem, max_mem) in bytes, checked against the guest; ConfigError names the field."""
@@ -46,6 +49,11 @@ class VMSpec:
                 raise ConfigError(f"{where}.{name}", v, f"whole memory blocks ({block} bytes) in [{block}, {size}]")
         if lo > hi:
             raise ConfigError(f"{where}.min_mem", lo, f"at most max_mem ({hi})")
+        if not isinstance(self.memmap_on_memory, bool):
+            raise ConfigError(f"{where}.memmap_on_memory", self.memmap_on_memory, "True or False")
+        if self.memmap_on_memory and block < 128 << 20:
+            raise ConfigError(f"{where}.memmap_on_memory", True, f"False with {block}-byte memory blocks "
+                              "(the memmap must fill whole pageblocks: blocks of at least 128 MiB)")
         if not isinstance(self.workloads, (tuple, list)) or not all(isinstance(w, Workload) for w in self.workloads):
             raise ConfigError(f"{where}.workloads", self.workloads, "a tuple of Workload")
         if self.churn is not None:

@@ -2,11 +2,12 @@
 does: a daemon reads /proc/meminfo and PSI, writes ``online_movable``/``offline`` to
 /sys/devices/system/memory/memoryN/state, and tells the host which blocks went away.
 
-Offlining follows offline_pages (Guest.offline_block): every movable page of the block is
-migrated out, and an unmovable page makes it fail with EBUSY; the daemon then tries the next
-lower block. With ``memory_hotplug.memmap_on_memory`` the block's struct pages live in the
-block itself and leave with it, so struct page overhead follows online memory (64 B per
-4 KiB page, 2 MiB per 128 MiB block).
+Blocks go on and off through the guest model's MemoryHotplug (acma.mm.hotplug): offlining
+follows offline_pages (every movable page of the block is migrated out, an unmovable page
+makes it fail with EBUSY; the daemon then tries the next lower block) and also removes the
+block; with ``memory_hotplug.memmap_on_memory`` the block's struct pages live in the block
+itself (2 MiB per 128 MiB) and leave with it, otherwise they are unmovable kernel pages
+allocated at onlining and freed at removal.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .._core import CoreError
+from .._core import CoreError, GuestOOM
 from ..errors import ConfigError
 from ..units import PAGE_SIZE, parse_size
 
@@ -65,7 +66,7 @@ class HotplugController:
         self.online = g.resolved.block_online.astype(bool).copy()
         self.min_blocks = vm.min_mem // self.block_bytes
         self.max_blocks = vm.max_mem // self.block_bytes
-        self.plugged = self.unplugged = 0
+        self.plugged = self.unplugged = self.plug_failures = 0
         self.unplug_attempts = self.unplug_failures = 0
         self.migrated_pages = 0
         self._psi_at = (vm.now_us, vm.guest.psi.total_us("some"))
@@ -80,7 +81,11 @@ class HotplugController:
         if self.online_blocks() >= self.max_blocks or not len(off):
             return False
         b = int(off[0])
-        self.vm.guest.online_block(b, "movable")
+        try:
+            self.vm.memory_hotplug.online(b, "movable")
+        except GuestOOM:            # no room for the block's memmap (without memmap_on_memory)
+            self.plug_failures += 1
+            return False
         self.online[b] = True
         self.plugged += 1
         return True
@@ -96,7 +101,7 @@ class HotplugController:
             self.unplug_attempts += 1
             before = g.vmstat()["pgmigrate_success"]
             try:
-                g.offline_block(b)
+                self.vm.memory_hotplug.offline(b)
             except CoreError:
                 self.unplug_failures += 1
                 continue

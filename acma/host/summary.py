@@ -52,7 +52,8 @@ def vm_summary(host: Host, vm) -> dict:
                     "balloon_out_of_puff": b.driver.out_of_puff if b.driver else 0})
     if vm.hotplug is not None:
         h = vm.hotplug
-        out.update({"hot_plugged_blocks": h.plugged, "hot_unplugged_blocks": h.unplugged,
+        out.update({"hot_plugged_blocks": h.plugged, "hot_plug.failures": h.plug_failures,
+                    "hot_unplugged_blocks": h.unplugged,
                     "hot_unplug.attempts": h.unplug_attempts, "hot_unplug.failures": h.unplug_failures,
                     "hot_unplug.migrated_pages": h.migrated_pages})
     out.update(host.policy.stats(vm))

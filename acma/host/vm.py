@@ -9,9 +9,8 @@ from ..errors import ConfigError
 from ..mm.guest import GuestConfig
 from ..sim import Simulation
 from ..units import PAGE_SIZE
+from ..mm.hotplug import MemoryHotplug
 from .config import VMSpec
-
-STRUCT_PAGE_BYTES = 64
 
 
 def derive_seed(host_seed: int, index: int, guest_seed: int) -> int:
@@ -25,8 +24,9 @@ def derive_seed(host_seed: int, index: int, guest_seed: int) -> int:
 
 class VM:
     """A guest on the host: ``sim`` (its Simulation), ``backing`` (which host pages hold its
-    memory), ``balloon`` (its virtio-balloon device), ``hotplug`` (its user-space memory
-    hot-(un)plug controller), the user's ``min_mem``/``max_mem``, and the host's books for it:
+    memory), ``balloon`` (its virtio-balloon device), ``memory_hotplug`` (the guest kernel's
+    block online/offline with memmap accounting), ``hotplug`` (its user-space hot-(un)plug
+    daemon), the user's ``min_mem``/``max_mem``, and the host's books for it:
     ``killed``, ``host_swapped`` (bytes of its memory in host swap), ``host_swapins``
     (4 KiB pages brought back) and ``host_stall_us`` (time it lost to host swap-ins,
     invisible to the guest's own PSI)."""
@@ -41,6 +41,7 @@ class VM:
             self.sim.add_workload(w)
         if spec.churn is not None:
             self.sim.add_kernel_churn(replace(spec.churn, live=[], sim=None))
+        self.memory_hotplug = MemoryHotplug(self.sim.guest, memmap_on_memory=spec.memmap_on_memory)
         self.backing = None
         self.balloon = None
         self.hotplug = None
@@ -95,9 +96,9 @@ class VM:
         return ColdCurve(idle, sorted(rates))
 
     def struct_page_bytes(self) -> int:
-        """The memmap of online memory: 64 B per 4 KiB page (with memmap_on_memory an
-        offlined, removed block takes its struct pages with it)."""
-        return self.online_bytes() // PAGE_SIZE * STRUCT_PAGE_BYTES
+        """struct page memory of every present block (64 B per 4 KiB page), less what vmemmap
+        optimization of given-away chunks freed (acma.mm.hotplug.MemoryHotplug's accounting)."""
+        return self.memory_hotplug.struct_page_bytes()
 
     def demand_bytes(self) -> int:
         """What the guest's programs have allocated (in use in their VMAs) plus kernel pages:
