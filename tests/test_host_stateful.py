@@ -4,12 +4,12 @@ always on record, and no page holding guest data is ballooned, reported or relea
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule
+from test_host import MIB, S, check_books, small_vm
+from test_host_devices import assert_no_data_given_away
 
 from acma.host.config import HostConfig
 from acma.host.host import Host
 from acma.host.pipeline import PipelineConfig, TodayPipeline
-from test_host import MIB, S, check_books, small_vm
-from test_host_devices import assert_no_data_given_away
 
 
 class HostMachine(RuleBasedStateMachine):

@@ -7,9 +7,9 @@ from dataclasses import replace
 
 from ..errors import ConfigError
 from ..mm.guest import GuestConfig
+from ..mm.hotplug import MemoryHotplug
 from ..sim import Simulation
 from ..units import PAGE_SIZE
-from ..mm.hotplug import MemoryHotplug
 from .config import VMSpec
 
 
