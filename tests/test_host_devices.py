@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from test_host import MIB, S, small_vm
+from test_host import MIB, S, check_books, small_vm
 
 from acma import _core
 from acma.errors import ConfigError
@@ -181,3 +181,19 @@ def test_damon_reclaim_runs_in_the_pipeline():
     st = pol.stats(host.vms[0])
     assert st["damos_tried_bytes"] > 0
     host.vms[0].guest.check()
+
+
+def test_host_pressure_sets_balloon_limits():
+    pol = TodayPipeline(PipelineConfig(reclaim=None, compact_interval_us=0, hotplug=None,
+                                       balloon_pressure=(0.7, 0.6)))
+    host = Host(HostConfig(capacity=320 * MIB, vm_overhead=16 * MIB, host_swap=512 * MIB,
+                           vms=(small_vm("a", hot=48, grow=64), small_vm("b", hot=48, grow=64))), pol)
+    host.run(8 * S)
+    assert pol.limits.pressure_events > 0
+    assert any(vm.balloon.actual > 0 for vm in host.vms)
+    for vm in host.vms:
+        assert vm.online_bytes() - vm.balloon.actual_bytes() >= vm.min_mem
+        assert_no_data_given_away(vm)
+    check_books(host)
+    with pytest.raises(ConfigError, match="pressure"):
+        TodayPipeline(PipelineConfig(reclaim=None, balloon_pressure=(0.5, 0.9)))

@@ -59,7 +59,9 @@ class PipelineConfig:
       kcompactd's proactive compaction is left off in every policy (see docs/host.md).
     - ``hotplug``: the user-space hot-(un)plug daemon's rule (None: off);
       ``hotplug_interval_us`` how often it runs (1 s: as often as a PSI trigger would wake it).
-    - ``limits``: the host's hard limits, enforced with the classic balloon.
+    - ``limits``: the host's hard limits, enforced with the classic balloon;
+      ``balloon_pressure``: (high, low) fractions of host capacity for limits set from host
+      memory pressure (None: off).
     """
 
     reclaim: dict | None = field(default_factory=dict)
@@ -68,6 +70,7 @@ class PipelineConfig:
     hotplug: HotplugConfig | None = field(default_factory=HotplugConfig)
     hotplug_interval_us: int = 1_000_000
     limits: tuple[HardLimit, ...] = ()
+    balloon_pressure: tuple[float, float] | None = None
 
     def validate(self) -> None:
         if self.reclaim is not None and not isinstance(self.reclaim, dict):
@@ -114,7 +117,10 @@ class TodayPipeline:
     def __init__(self, config: PipelineConfig | None = None):
         self.config = config or PipelineConfig()
         self.config.validate()
-        self.limits = BalloonLimits(self.config.limits)
+        bp = self.config.balloon_pressure
+        if bp is not None and (not isinstance(bp, tuple) or len(bp) != 2):
+            raise ConfigError("pipeline.balloon_pressure", bp, "a (high, low) pair of fractions, or None")
+        self.limits = BalloonLimits(self.config.limits, *(bp or (None,)))
         self.parts: dict[int, _GuestParts] = {}
         self._next_hotplug_us = 0
 
@@ -163,6 +169,7 @@ class TodayPipeline:
         if p.reporting is not None:
             info = p.reporting.info()
             out.update({"reporting_passes": info["passes"], "reported_blocks": info["blocks_reported"]})
+        out["balloon_pressure_events"] = self.limits.pressure_events
         if p.engine is not None:
             st = p.engine.stats()[0]
             out.update({"damos_tried_bytes": st.sz_tried, "damos_applied_bytes": st.sz_applied,
