@@ -417,3 +417,26 @@ def test_damo_cli_reads_our_spec_and_we_read_its_output(damo, tmp_path):
         args += ["--kdamonds", path] if fmt == "json" else [path]
         out = damo(*args, cwd=tmp_path)
         assert spec.loads(out, fmt) == s
+
+
+def test_spec_to_context_and_back():
+    from acma.mm.guest import Guest, GuestConfig
+    guest = Guest(GuestConfig(size="256 MiB", seed=1))
+    proc = guest.spawn("w")
+    for _ in range(3):
+        proc.mmap("8 MiB")
+    cold = Scheme(AccessPattern(4096, MAX, 0, 0, PERCENT, 5_000_000, MAX, USEC), "pageout")
+    s = spec.KdamondsSpec.single("paddr", [cold], targets=[spec.TargetSpec(None, ())])
+    ctx = spec.context_for(s.contexts[0], guest)
+    assert ctx.ops == "paddr" and ctx.targets[0].ranges == [(0, 256 << 20)]
+    assert spec.spec_for(ctx, [cold]).contexts[0].targets[0].regions == ((0, 256 << 20),)
+    v = spec.KdamondsSpec.single("vaddr", [Scheme(action="cold")], targets=[spec.TargetSpec(proc.pid)])
+    vctx = spec.context_for(v.contexts[0], guest)
+    assert vctx.targets[0].process is proc
+    assert spec.spec_for(vctx, [Scheme(action="cold")]) == v
+    with pytest.raises(ConfigError, match="targets\\[0\\].pid"):
+        spec.context_for(spec.ContextSpec("vaddr", (spec.TargetSpec(999),)), guest)
+    with pytest.raises(ConfigError, match="targets\\[0\\].regions"):
+        spec.context_for(spec.ContextSpec("paddr", (spec.TargetSpec(None, ((0, 1 << 40),)),)), guest)
+    with pytest.raises(ConfigError, match="target_nid"):
+        spec.context_for(spec.ContextSpec("paddr", (spec.TargetSpec(),), schemes=(Scheme(target_nid=3),)), guest)
