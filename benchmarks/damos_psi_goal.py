@@ -1,11 +1,15 @@
 """A some_mem_psi_us quota goal on a steady workload: the feed loop tunes the quota until the
 measured PSI per window is near the goal (docs/damos-engine.md, BENCHMARKS.md).
 
-The guest (1 GiB, zswap-like swap) is slightly overcommitted by one process: 256 MiB hot
-(10 touches/s per page) and 768 MiB warm (one touch per page every 30 s), so kswapd runs and
-pages carry PG_workingset; a DAMON_RECLAIM-like paddr pageout scheme (pages idle for 5 s,
-oldest first) with a size quota of 64 MiB per second and the goal ``some_mem_psi_us`` = GOAL µs
-per quota window. Paging out more causes more thrashing refaults, which are memstalls.
+The guest (1 GiB, zswap-like swap) runs one process: 192 MiB hot (10 touches/s per page) and
+WARM_MIB (default 512) MiB warm (one touch per page every 30 s in the measured phase). A
+refault is a memstall only for a page that had PG_workingset (kernel and acma alike), which
+only reclaim's deactivation of active pages gives; so a warm-up first makes the warm pages
+busy (1 touch/s), then squeezes memory with a 640 MiB batch job for 10 s (kswapd activates
+and later deactivates them), then ends the job. Measured phase: a DAMON_RECLAIM-like paddr
+pageout scheme (pages idle for 5 s, oldest first) with a size quota of 64 MiB per second and
+the goal ``some_mem_psi_us`` = GOAL µs per quota window; paging out more causes more
+thrashing refaults.
 
     PYTHONPATH=. python benchmarks/damos_psi_goal.py [--seconds 300] [--goal 20000] [--png out.png]
 """
@@ -23,16 +27,22 @@ from acma.mm.guest import Guest, GuestConfig
 
 MiB = 1 << 20
 S = 1_000_000
-WARM_MIB = int(os.environ.get("WARM_MIB", "1024"))
+WARM_MIB = int(os.environ.get("WARM_MIB", "512"))
 
 
 def run(seconds: int, goal_us: int, seed: int = 1) -> dict:
     g = Guest(GuestConfig(size="1 GiB", swap="1 GiB", seed=seed))
     p = g.spawn("app")
     warm = p.mmap(WARM_MIB * MiB)
-    hot = p.mmap(256 * MiB)
-    warm.set_rate(1 / 30)
+    hot = p.mmap(192 * MiB)
+    warm.set_rate(1.0)
     hot.set_rate(10.0)
+    g.run_until(20 * S)
+    batch = g.spawn("batch").mmap(640 * MiB)
+    batch.set_rate(100.0)
+    g.run_until(30 * S)
+    batch.resize(0)
+    warm.set_rate(1 / 30)
     attrs = Attrs(sample_us=5_000, aggr_us=100_000, ops_update_us=0)
     ctx = Context(g, "paddr", [Target(ranges=[(0, g.nr_pages * 4096)])], attrs, record=False)
     scheme = Scheme(pattern=AccessPattern(min_sz_region=4096, max_nr_accesses=0, min_age_region=50),
@@ -42,7 +52,7 @@ def run(seconds: int, goal_us: int, seed: int = 1) -> dict:
     eng = Engine(ctx, [scheme])
     series = []
     last_psi = g.psi.total_us("some")
-    ctx.run_until(60 * S)                      # warm-up: everything faulted, kswapd settled
+    ctx.run_until(60 * S)                      # the scheme starts from the bottom
     last_psi = g.psi.total_us("some")
     for k in range(1, seconds + 1):
         ctx.run_until(60 * S + k * S)
