@@ -6,7 +6,7 @@ WARM_MIB (default 512) MiB warm (one touch per page every 30 s in the measured p
 refault is a memstall only for a page that had PG_workingset (kernel and acma alike), which
 only reclaim's deactivation of active pages gives; so a warm-up first makes the warm pages
 busy (1 touch/s), then squeezes memory with a 640 MiB batch job for 10 s (kswapd activates
-and later deactivates them), then ends the job. Measured phase: a DAMON_RECLAIM-like paddr
+and later deactivates them), then ends the job. Measured phase: a DAMON_RECLAIM-like vaddr
 pageout scheme (pages idle for 5 s, oldest first) with a size quota of 64 MiB per second and
 the goal ``some_mem_psi_us`` = GOAL µs per quota window; paging out more causes more
 thrashing refaults.
@@ -42,9 +42,10 @@ def run(seconds: int, goal_us: int, seed: int = 1) -> dict:
     batch.set_rate(100.0)
     g.run_until(30 * S)
     batch.resize(0)
+    p.mmap(4 * MiB).set_rate(1.0)             # a third VMA: vaddr's three regions need two gaps
     warm.set_rate(1 / 30)
     attrs = Attrs(sample_us=5_000, aggr_us=100_000, ops_update_us=0)
-    ctx = Context(g, "paddr", [Target(ranges=[(0, g.nr_pages * 4096)])], attrs, record=False)
+    ctx = Context(g, "vaddr", [Target(p)], attrs, record=False)
     scheme = Scheme(pattern=AccessPattern(min_sz_region=4096, max_nr_accesses=0, min_age_region=50),
                     action="pageout",
                     quota=Quota(sz=64 * MiB, reset_interval_ms=1000, weight_age=1,

@@ -1,9 +1,10 @@
 """DAMON_RECLAIM on a workload with a known cold fraction: memory saved against that fraction,
 slowdown and PSI, against the same run without it (docs/damos-engine.md, BENCHMARKS.md).
 
-The guest (1 GiB, 1 GiB zswap-like swap) runs one process: 384 MiB hot (every page touched
-10 times a second) and 512 MiB cold (touched once an hour on average, so a page is idle for
-120 s, DAMON_RECLAIM's min_age, with probability exp(-1/30) = 96.7 %). The cold fraction is
+The guest (1 GiB, 1 GiB zswap-like swap) runs one process: 256 MiB hot (every page touched
+10 times a second) and 448 MiB cold (touched once an hour on average, so a page is idle for
+120 s, DAMON_RECLAIM's min_age, with probability exp(-1/30) = 96.7 %). Free memory starts
+near 30 %, between the module's low (20 %) and mid (40 %) watermarks, so it activates. The cold fraction is
 measured, not assumed: the ground truth of the access model at the end of the run.
 
     PYTHONPATH=. python benchmarks/damos_reclaim_eval.py [--seconds 600] [--no-wmarks]
@@ -29,8 +30,8 @@ WORKLOAD_WAITS = ("refault", "direct_reclaim", "minor_fault", "major_fault")
 def build_guest(seed: int):
     g = Guest(GuestConfig(size="1 GiB", swap="1 GiB", seed=seed))
     p = g.spawn("app")
-    cold = p.mmap(512 * MiB)
-    hot = p.mmap(384 * MiB)
+    cold = p.mmap(448 * MiB)
+    hot = p.mmap(256 * MiB)
     cold.set_rate(50.0)                  # fault everything in, cold first (apart physically)
     g.run_until(1 * S)
     cold.set_rate(1 / 3600)
