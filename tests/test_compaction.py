@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-from test_reference_equal import BUDDY_CONFIGS, BUDDY_OPS, BuddyLockstep, runs
+from test_reference_equal import BUDDY_CONFIGS, BUDDY_OPS, VMA_PAGES, BuddyLockstep, runs
 
 from acma._reference import compaction as rc
 from acma._reference.reporting import ReportingRef
@@ -89,6 +89,14 @@ class CompactionLockstep(BuddyLockstep):
         super().__init__(cfg)
         self.ref = ReportingRef.from_guest(self.g)
         self.c = Compaction(self.g)
+        # a second VMA on node 0, whose pages interleave with the first's and then go: holes
+        self.vmas.append(self.g.processes[0].mmap(VMA_PAGES * 4096, explicit=True, node=0))
+
+    def holes(self, start, n, pattern):
+        last = len(self.vmas) - 1
+        for k in range(n):
+            self.touch(last if pattern >> (k % 8) & 1 else 0, start + k, 1)
+        self.shrink(last, 0)
 
     def compact(self, zone, proactive, proactiveness):
         zone %= self.g.nr_nodes * 2
@@ -105,6 +113,7 @@ COMPACT_OPS = st.one_of(
     BUDDY_OPS,
     st.tuples(st.just("compact"), st.integers(0, 3), st.booleans(), st.sampled_from([1, 20, 60, 100])),
     st.tuples(st.just("compact"), st.integers(0, 3), st.booleans(), st.sampled_from([1, 20, 60, 100])),
+    st.tuples(st.just("holes"), st.integers(0, VMA_PAGES - 1), st.integers(50, 600), st.integers(1, 254)),
 )
 
 
@@ -116,3 +125,15 @@ def test_compaction_equals_reference(cfg, ops):
     for op in ops:
         getattr(m, op[0])(*op[1:])
         m.check()
+
+
+@pytest.mark.parametrize("cfg", range(len(BUDDY_CONFIGS)))
+def test_compaction_equals_reference_on_holes(cfg):
+    """A guaranteed case with many migrations: interleaved faults, one VMA gone, full compaction."""
+    m = CompactionLockstep(BUDDY_CONFIGS[cfg])
+    m.holes(0, 1500, 0b10110101)
+    m.check()
+    for zone in range(m.g.nr_nodes * 2):
+        m.compact(zone, False, 20)
+        m.check()
+    assert m.c.counters["compact_migrated"] > 100
