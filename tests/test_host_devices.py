@@ -39,8 +39,12 @@ class Bare:
         return {}
 
 
+def bare_host_of(*specs, **kw) -> Host:
+    return Host(HostConfig(capacity="1 GiB", vm_overhead=16 * MIB, vms=specs, **kw), Bare())
+
+
 def bare_host(**kw) -> Host:
-    return Host(HostConfig(capacity="1 GiB", vm_overhead=16 * MIB, vms=(small_vm("a"),), **kw), Bare())
+    return bare_host_of(small_vm("a"), **kw)
 
 
 def assert_no_data_given_away(vm) -> None:
@@ -197,3 +201,17 @@ def test_host_pressure_sets_balloon_limits():
     check_books(host)
     with pytest.raises(ConfigError, match="pressure"):
         TodayPipeline(PipelineConfig(reclaim=None, balloon_pressure=(0.5, 0.9)))
+
+
+def test_deflate_on_oom_lets_the_guest_go_on():
+    from dataclasses import replace
+
+    spec = replace(small_vm("a", hot=32, grow=96), guest=replace(small_vm("a").guest, swap=0))
+    host = bare_host_of(spec)
+    vm = host.vms[0]
+    vm.balloon.set_num_pages(40_000)                   # ~156 MiB of 256: the grow phase needs it back
+    host.run(15 * S)
+    info = vm.balloon.driver.pages.info()
+    assert info["oom_deflated"] > 0 and not vm.killed and not host.failures
+    assert vm.balloon.actual == info["actual"] == 40_000 - info["oom_deflated"]
+    assert_no_data_given_away(vm)

@@ -49,7 +49,6 @@ class BalloonDevice:
         self.vm = vm
         self.features = features
         self.num_pages = 0
-        self.actual = 0
         self.driver: BalloonDriver | None = None
         self.stats: dict[str, int] = {}
         self.stats_updated_us: int | None = None
@@ -75,6 +74,12 @@ class BalloonDevice:
         """QEMU's ``balloon N``: leave the guest ``nbytes`` of its online memory."""
         online = self.vm.online_bytes()
         self.set_num_pages(max(0, online - max(0, int(nbytes))) // PAGE_SIZE)
+
+    @property
+    def actual(self) -> int:
+        """The driver's ``actual``: Linux writes it after every inflate or deflate step and in
+        the OOM notifier, so reading it live is the same value."""
+        return self.driver.actual() if self.driver is not None else 0
 
     def actual_bytes(self) -> int:
         return self.actual * PAGE_SIZE
@@ -129,7 +134,6 @@ class BalloonDriver:
         """Config change interrupt: queue update_balloon_size_func (once) in the guest."""
         if self.changed_handler is not None:
             self.changed_handler(self.dev.num_pages)
-            self.update_balloon_size()
             return
         if not self.work_pending:
             self.work_pending = True
@@ -151,17 +155,15 @@ class BalloonDriver:
                 done = self.leak_balloon(-diff)
             else:
                 break
-            self.update_balloon_size()
             if diff > 0 and done < min(diff, ARRAY_PFNS_MAX):
                 self.out_of_puff += 1
                 self.work_pending = True
                 self.vm.sim.schedule(t_us + OUT_OF_PUFF_US, PRIO_KERNEL, self.update_balloon_size_func)
                 break
-        self.update_balloon_size()
 
-    def update_balloon_size(self) -> None:
-        """Write ``actual`` to config space."""
-        self.dev.actual = self.handler_actual() if self.handler_actual is not None else self.pages.actual
+    def actual(self) -> int:
+        """update_balloon_size's value: pages in the balloon (or the handler's, under ACMA)."""
+        return self.handler_actual() if self.handler_actual is not None else self.pages.actual
 
     def fill_balloon(self, num: int) -> int:
         """Take up to ARRAY_PFNS_MAX pages (balloon_page_alloc: movable, __GFP_NORETRY) and
