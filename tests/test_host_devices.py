@@ -206,7 +206,7 @@ def test_host_pressure_sets_balloon_limits():
 def test_deflate_on_oom_lets_the_guest_go_on():
     from dataclasses import replace
 
-    spec = replace(small_vm("a", hot=32, grow=96), guest=replace(small_vm("a").guest, swap=0))
+    spec = replace(small_vm("a", hot=32, grow=96), guest=replace(small_vm("a").guest, swap=0), churn=None)
     host = bare_host_of(spec)
     vm = host.vms[0]
     vm.balloon.set_num_pages(40_000)                   # ~156 MiB of 256: the grow phase needs it back
