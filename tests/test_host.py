@@ -84,7 +84,7 @@ def check_books(host: Host, just_booked: bool = True) -> None:
         vm.guest.check()
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=15, deadline=None)
 @given(cap_mib=st.sampled_from([320, 448, 640]), policy=st.sampled_from(["static", "today"]),
        on_exh=st.sampled_from(["swap", "kill"]), hps=st.sampled_from(["2 MiB", "4 KiB"]),
        seed=st.integers(0, 3))

@@ -51,5 +51,5 @@ class HostMachine(RuleBasedStateMachine):
                 assert vm.online_bytes() == vm.hotplug.online_blocks() * vm.hotplug.block_bytes
 
 
-HostMachine.TestCase.settings = settings(max_examples=4, stateful_step_count=10, deadline=None)
+HostMachine.TestCase.settings = settings(max_examples=8, stateful_step_count=12, deadline=None)
 TestHostMachine = HostMachine.TestCase
