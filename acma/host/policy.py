@@ -53,6 +53,13 @@ class Policy(Protocol):
 
 
 _FACTORIES: dict[str, Callable[[], Policy]] = {}
+# modules that register policies when imported (one line per policy module)
+POLICY_MODULES = ["acma.host.pipeline"]
+
+
+def _load_policy_modules() -> None:
+    for name in POLICY_MODULES:
+        importlib.import_module(name)
 
 
 def register_policy(name: str, factory: Callable[[], Policy]) -> None:
@@ -66,14 +73,12 @@ def register_policy(name: str, factory: Callable[[], Policy]) -> None:
 
 def make_policy(name: str) -> Policy:
     """A fresh policy object of a registered name."""
-    from . import pipeline  # noqa: F401  (registers the built-in policies)
-
+    _load_policy_modules()
     if name not in _FACTORIES:
         raise ConfigError("policy", name, f"one of {sorted(_FACTORIES)}")
     return _FACTORIES[name]()
 
 
 def policy_names() -> list[str]:
-    from . import pipeline  # noqa: F401
-
+    _load_policy_modules()
     return sorted(_FACTORIES)
