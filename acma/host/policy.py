@@ -20,6 +20,7 @@ Order of calls (see :meth:`acma.host.host.Host.run`):
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
