@@ -176,3 +176,13 @@ def test_cli_host_run(tmp_path):
     assert (tmp_path / "run-host.png").stat().st_size > 0 and (tmp_path / "run-guests.png").stat().st_size > 0
     r = CliRunner().invoke(main, ["host", "run", "--policy", "nope", "--minutes", "1"])
     assert r.exit_code != 0 and "policy" in r.output
+
+
+def test_step_and_run_check_time():
+    host = Host(HostConfig(capacity="1 GiB", vm_overhead=16 * MIB, vms=(small_vm("a"),)), StaticPolicy())
+    host.step(S)
+    for bad in (S, 0, -1, 1.5, True):
+        with pytest.raises(ConfigError, match="t_us"):
+            host.step(bad)
+    with pytest.raises(ConfigError, match="duration_us"):
+        host.run(0)

@@ -107,6 +107,8 @@ class Host:
 
     def step(self, t_us: int) -> None:
         """One control interval: guests to ``t_us``, books, exhaustion, then the policy."""
+        if isinstance(t_us, bool) or not isinstance(t_us, int) or not self.now_us < t_us <= self.now_us + 10**12:
+            raise ConfigError("t_us", t_us, f"an integer time after now ({self.now_us} µs)")
         for vm in self.live():
             try:
                 self.policy.advance(vm, t_us)
@@ -114,7 +116,7 @@ class Host:
                 self._stop(vm, t_us, "guest_oom", 0)
                 continue
             if vm.now_us != t_us:
-                raise ConfigError(f"policy[{self.policy.name}].advance", vm.now_us, f"the guest moved to {t_us}")
+                raise ConfigError(f"policy[{self.policy.name}].advance", vm.now_us, f"a guest moved to exactly {t_us} µs")
         self.now_us = t_us
         self._book(t_us)
         self.policy.control(self, t_us)
