@@ -106,6 +106,8 @@ def test_kill_stops_the_biggest_guest_and_frees_its_memory():
     host = Host(cfg, StaticPolicy())
     assert [f.action for f in host.failures] == ["kill"] and host.failures[0].vm == "b"
     assert host.vms[1].killed and host.vms[1].footprint() == 0
+    host.step(S)
+    assert host.exhausted_us == 0          # after the kill the rest fits
     host.run(3 * S)
     check_books(host)
     assert host.used() == 128 * MIB + 16 * MIB

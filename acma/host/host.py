@@ -141,8 +141,10 @@ class Host:
                 touches = curve(vm).touch_rate(vm.host_swapped) * dt / 1e6
                 vm.host_swapins += touches
                 vm.host_stall_us += min(touches * self.config.host_swapin_us, dt)
+        exhausted = False
         while True:
             over = sum(vm.backed_bytes() for vm in self.vms) + self.overhead() - self.capacity
+            exhausted |= over > 0
             need = -(-over // self.host_page_size) * self.host_page_size if over > 0 else 0
             if self.config.on_exhaustion == "swap" and need <= self.host_swap_capacity:
                 if need or self.host_swap_used():
@@ -151,7 +153,7 @@ class Host:
             if over <= 0:
                 break
             self._stop(max(self.live(), key=lambda v: (v.footprint(), -v.index)), t_us, "kill", over)
-        if over > 0:
+        if exhausted:
             self.exhausted_us += dt
         self.series.sample(t_us)
 
