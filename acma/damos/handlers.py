@@ -142,11 +142,10 @@ def _effective_filters(req: ActionRequest) -> tuple[tuple[Filter, ...], bool]:
     return filters, req.ops_filters_default_reject
 
 
-def c_apply(guest, ops: str, action: str, starts, lens, ilx, filters, default_reject: bool,
-            vma_memcg, target_nid: int = -1, migrate_dests=()) -> tuple[int, int, int, float]:
-    """One acma_damos_apply call: (pages visited, passed, applied, cost ns). ``starts``/
-    ``lens`` are gvpn pieces (vaddr, with ``ilx``) or pfn ranges (paddr); ``filters`` are
-    Filter objects applied exactly as given."""
+def build_request(guest, ops: str, action: str, starts, lens, ilx, filters, default_reject: bool,
+                  vma_memcg, target_nid: int = -1, migrate_dests=()):
+    """An acma_damos_req for the arguments of :func:`c_apply`, with the buffers it points to
+    (keep them alive while the request is used)."""
     q = ffi.new("acma_damos_req *")
     q.ops = lib.ACMA_OPS_PADDR if ops == "paddr" else lib.ACMA_OPS_VADDR
     q.action = _ACTION_CODES[action]
@@ -163,6 +162,16 @@ def c_apply(guest, ops: str, action: str, starts, lens, ilx, filters, default_re
     weights = np.ascontiguousarray([d[1] for d in migrate_dests] or [0], dtype=np.uint32)
     q.dest_nid, q.dest_weight = (ffi.cast("uint32_t *", ffi.from_buffer(a)) for a in (dests, weights))
     q.nr_dests = len(migrate_dests)
+    return q, (keep, cf, memcg, dests, weights)
+
+
+def c_apply(guest, ops: str, action: str, starts, lens, ilx, filters, default_reject: bool,
+            vma_memcg, target_nid: int = -1, migrate_dests=()) -> tuple[int, int, int, float]:
+    """One acma_damos_apply call: (pages visited, passed, applied, cost ns). ``starts``/
+    ``lens`` are gvpn pieces (vaddr, with ``ilx``) or pfn ranges (paddr); ``filters`` are
+    Filter objects applied exactly as given."""
+    q, _keep = build_request(guest, ops, action, starts, lens, ilx, filters, default_reject, vma_memcg,
+                             target_nid, migrate_dests)
     res = ffi.new("acma_damos_res *")
     _core._check(f"damos {action}", lib.acma_damos_apply(guest.core._m, q, res))
     return res.visited, res.passed, res.applied, res.cost_ns
