@@ -124,8 +124,7 @@ def test_vaddr_pageout_reclaims_cold_memory_and_counts_stats():
     assert cold.info()["swapped"] > cold.npages // 2
     assert hot.info()["swapped"] < hot.npages // 20
     assert s.nr_tried >= s.nr_applied > 0 and s.sz_applied == s.sz_tried   # madvise: len
-    assert s.nr_snapshots == len([1 for _ in range(1)]) * s.nr_snapshots > 0
-    assert eng.states[0].tried_regions or s.nr_tried
+    assert s.nr_snapshots > 0
     g.check()
 
 
