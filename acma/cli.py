@@ -301,4 +301,6 @@ def _duration_or_zero(text: str) -> int:
                                  param_hint="'--time-range'") from None
 
 
+from .cli_trace import trace as _trace_commands  # noqa: E402  (acma trace ...: its own module)
+main.add_command(_trace_commands)
 from .damos.cli import damos as _damos; main.add_command(_damos)  # noqa: E402  (acma damos ...)

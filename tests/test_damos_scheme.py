@@ -176,3 +176,14 @@ def test_validate_all_checks_the_whole_set():
     with pytest.raises(ConfigError) as e:
         validate_all([Scheme(), bad])
     assert e.value.field == "schemes[1].quota.ms"
+
+
+def test_numpy_values_become_plain():
+    import numpy as np
+    s = Scheme(AccessPattern(np.uint64(4096), max_nr_accesses=np.int32(5)), target_nid=np.int64(1),
+               migrate_dests=[(np.int64(1), np.uint32(2))],
+               filters=[Filter("addr", np.bool_(True).item(), addr_range=np.array([0, 4096]))])
+    assert type(s.pattern.min_sz_region) is int and type(s.target_nid) is int
+    assert s.migrate_dests == ((1, 2),) and type(s.migrate_dests[0][1]) is int
+    assert s.filters[0].addr_range == (0, 4096) and type(s.filters[0].addr_range[0]) is int
+    hash(s)

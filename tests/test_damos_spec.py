@@ -417,3 +417,76 @@ def test_damo_cli_reads_our_spec_and_we_read_its_output(damo, tmp_path):
         args += ["--kdamonds", path] if fmt == "json" else [path]
         out = damo(*args, cwd=tmp_path)
         assert spec.loads(out, fmt) == s
+
+
+def test_spec_to_context_and_back():
+    from acma.mm.guest import Guest, GuestConfig
+    guest = Guest(GuestConfig(size="256 MiB", seed=1))
+    proc = guest.spawn("w")
+    for _ in range(3):
+        proc.mmap("8 MiB")
+    cold = Scheme(AccessPattern(4096, MAX, 0, 0, PERCENT, 5_000_000, MAX, USEC), "pageout")
+    s = spec.KdamondsSpec.single("paddr", [cold], targets=[spec.TargetSpec(None, ())])
+    ctx = spec.context_for(s.contexts[0], guest)
+    assert ctx.ops == "paddr" and ctx.targets[0].ranges == [(0, 256 << 20)]
+    assert spec.spec_for(ctx, [cold]).contexts[0].targets[0].regions == ((0, 256 << 20),)
+    v = spec.KdamondsSpec.single("vaddr", [Scheme(action="cold")], targets=[spec.TargetSpec(proc.pid)])
+    vctx = spec.context_for(v.contexts[0], guest)
+    assert vctx.targets[0].process is proc
+    assert spec.spec_for(vctx, [Scheme(action="cold")]) == v
+    with pytest.raises(ConfigError, match="targets\\[0\\].pid"):
+        spec.context_for(spec.ContextSpec("vaddr", (spec.TargetSpec(999),)), guest)
+    with pytest.raises(ConfigError, match="targets\\[0\\].regions"):
+        spec.context_for(spec.ContextSpec("paddr", (spec.TargetSpec(None, ((0, 1 << 40),)),)), guest)
+    with pytest.raises(ConfigError, match="target_nid"):
+        spec.context_for(spec.ContextSpec("paddr", (spec.TargetSpec(),), schemes=(Scheme(target_nid=3),)), guest)
+
+
+_json = st.recursive(st.none() | st.booleans() | st.integers(-2**70, 2**70) | st.floats() | st.text(max_size=8)
+                     | st.sampled_from(["max", "min", "5 ms", "4 KiB", "50 %", "1 samples", "paddr", "anon", "addr"]),
+                     lambda kids: st.lists(kids, max_size=3) | st.dictionaries(st.text(max_size=6), kids, max_size=3),
+                     max_leaves=8)
+
+
+def _paths(obj, prefix=()):
+    yield prefix
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(obj, list):
+        for i, v in enumerate(obj):
+            yield from _paths(v, prefix + (i,))
+
+
+@given(kdamonds_specs(), st.data())
+def test_any_broken_value_is_a_clear_error(s, data):
+    """Replace one value of a valid exported spec with anything JSON can hold: the import either
+    succeeds or raises ConfigError, never another exception."""
+    doc = spec.to_kvpairs(s)
+    paths = [p for p in _paths(doc) if p]
+    where = data.draw(st.sampled_from(paths))
+    node = doc
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = data.draw(_json)
+    try:
+        spec.from_kvpairs(doc)
+    except ConfigError:
+        pass
+
+
+@given(_json)
+def test_any_document_is_a_clear_error(doc):
+    for load in (spec.from_kvpairs, spec.scheme_from_kvpairs):
+        try:
+            load(doc)
+        except ConfigError:
+            pass
+
+
+@given(st.text(max_size=60), st.sampled_from(["json", "yaml", "damos"]))
+def test_any_text_is_a_clear_error(text, fmt):
+    try:
+        spec.parse_damos_lines(text) if fmt == "damos" else spec.loads(text, fmt)
+    except (ConfigError, FormatError):
+        pass

@@ -10,11 +10,13 @@ opinion (units). Applying schemes is acma.damos' engine's job, not this module's
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
+import numpy as np
+
 from ..errors import ConfigError
+from ..units import finite_in
 
 ULONG_MAX = 2**64 - 1
 UINT_MAX = 2**32 - 1
@@ -58,6 +60,25 @@ def _validate_items(path: str, items, cls) -> None:
         item.validate(f"{path}[{i}]")
 
 
+def _has_numpy(v) -> bool:
+    return any(isinstance(x, (np.integer, np.floating, np.ndarray)) or (isinstance(x, (tuple, list)) and _has_numpy(x))
+               for x in v)
+
+
+def _plain(v):
+    """Python ints/floats and tuples in place of numpy scalars, arrays and lists, so that values hash,
+    compare and serialise like the ones users type."""
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, (list, tuple)):
+        return tuple(_plain(x) for x in v)
+    return v
+
+
 def _prefixed(err: ConfigError, prefix: str) -> ConfigError:
     """The same error with its field path under ``prefix`` (e.g. ``schemes[2].``)."""
     return ConfigError(prefix + err.field, err.value, err.allowed)
@@ -69,6 +90,10 @@ class _Validated:
     _path = ""
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):   # numpy numbers and lists become plain ints and tuples
+            v = getattr(self, f.name)
+            if isinstance(v, (np.integer, np.floating, np.ndarray, list)) or (isinstance(v, tuple) and _has_numpy(v)):
+                object.__setattr__(self, f.name, _plain(v))
         self.validate(self._path)
 
     def validate(self, path: str) -> None:  # pragma: no cover - every subclass overrides it
@@ -155,8 +180,7 @@ class AccessPattern(_Validated):
             v = getattr(self, name)
             if self.nr_accesses_unit == SAMPLES:
                 _int_in(p + name, v, 0, MAX, "samples")
-            elif v != MAX and (isinstance(v, bool) or not isinstance(v, (int, float))
-                               or not math.isfinite(v) or not 0 <= v <= 100):
+            elif v != MAX and (not isinstance(v, (int, float)) or not finite_in(v, 0, 100)):
                 raise ConfigError(p + name, v, "a percent in [0, 100] or MAX")
         if self.age_unit not in AGE_UNITS:
             raise ConfigError(p + "age_unit", self.age_unit, f"one of {AGE_UNITS}")
@@ -336,11 +360,6 @@ class Quota(_Validated):
     fail_charge_denom: int = 0
     _path = "quota"
 
-    def __post_init__(self):
-        if isinstance(self.goals, list):
-            object.__setattr__(self, "goals", tuple(self.goals))
-        super().__post_init__()
-
     def validate(self, path: str) -> None:
         p = path + "."
         for name in ("ms", "sz", "reset_interval_ms"):
@@ -386,12 +405,6 @@ class Filter(_Validated):
     target_idx: int | None = None
     hugepage_size: tuple[int, int] | None = None
     _path = "filter"
-
-    def __post_init__(self):
-        for name in ("addr_range", "hugepage_size"):
-            if isinstance(getattr(self, name), list):
-                object.__setattr__(self, name, tuple(getattr(self, name)))
-        super().__post_init__()
 
     @property
     def core(self) -> bool:
@@ -474,14 +487,6 @@ class Scheme(_Validated):
     max_nr_snapshots: int = 0
     _path = "scheme"
 
-    def __post_init__(self):
-        if isinstance(self.filters, list):
-            object.__setattr__(self, "filters", tuple(self.filters))
-        if isinstance(self.migrate_dests, list):
-            object.__setattr__(self, "migrate_dests", tuple(tuple(d) if isinstance(d, list) else d
-                                                            for d in self.migrate_dests))
-        super().__post_init__()
-
     def validate(self, path: str) -> None:
         p = path + "."
         for name, cls in (("pattern", AccessPattern), ("quota", Quota), ("wmarks", Watermarks)):
@@ -489,7 +494,7 @@ class Scheme(_Validated):
             if not isinstance(v, cls):
                 raise ConfigError(p + name, v, f"a {cls.__name__}")
             v.validate(p + name)
-        if self.action not in _ACTIONS:
+        if not isinstance(self.action, str) or self.action not in _ACTIONS:
             raise ConfigError(p + "action", self.action, f"one of {sorted(_ACTIONS)}")
         _int_in(p + "apply_interval_us", self.apply_interval_us, 0, ULONG_MAX, "microseconds")
         _int_in(p + "target_nid", self.target_nid, NUMA_NO_NODE, 1023, "a node id or NUMA_NO_NODE (-1)")

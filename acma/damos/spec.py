@@ -21,9 +21,10 @@ import json
 import os
 from dataclasses import dataclass, field
 
-from ..damon.context import OPS, Attrs, IntervalsGoal
+from ..damon.context import OPS, Attrs, Context, IntervalsGoal, Target
 from ..errors import ConfigError, FormatError
 from ..io.atomic import write_text_atomic
+from ..units import PAGE_SIZE
 from . import textunits as tu
 from .scheme import (AGGR_INTERVALS, MAX, MEMCG_METRICS, NID_METRICS, NUMA_NO_NODE, PERCENT, SAMPLES, ULONG_MAX,
                      USEC, AccessPattern, Filter, Quota, QuotaGoal, Scheme, Watermarks, validate_all)
@@ -101,6 +102,37 @@ class KdamondsSpec:
     @property
     def contexts(self) -> tuple[ContextSpec, ...]:
         return tuple(c for k in self.kdamonds for c in k.contexts)
+
+
+# --- running them on a guest -------------------------------------------------------------------
+
+def context_for(c: ContextSpec, guest, seed: int | None = None, record: bool = True) -> Context:
+    """A DAMON Context on ``guest`` as the spec describes it: paddr targets over their regions
+    (or the whole guest), vaddr/fvaddr targets by pid among ``guest.processes``. The schemes
+    are checked against the guest's nodes here; applying them is the engine's job
+    (acma.damos.engine.Engine(ctx, c.schemes))."""
+    validate_all(c.schemes, c.attrs, ops=c.ops, nr_targets=len(c.targets), nr_nodes=guest.nr_nodes)
+    by_pid = {p.pid: p for p in guest.processes}
+    size = guest.nr_pages * PAGE_SIZE
+    targets = []
+    for i, t in enumerate(c.targets):
+        if c.ops == "paddr":
+            ranges = list(t.regions) or [(0, size)]
+            if any(e > size for _, e in ranges):
+                raise ConfigError(f"targets[{i}].regions", t.regions, f"ranges within the guest's memory [0, {size})")
+            targets.append(Target(ranges=ranges))
+            continue
+        if t.pid not in by_pid:
+            raise ConfigError(f"targets[{i}].pid", t.pid, f"the pid of a guest process ({sorted(by_pid)})")
+        targets.append(Target(process=by_pid[t.pid], ranges=list(t.regions) if c.ops == "fvaddr" else None))
+    return Context(guest, c.ops, targets, c.attrs, seed=seed, record=record)
+
+
+def spec_for(ctx: Context, schemes=()) -> KdamondsSpec:
+    """What a running Context (and the schemes applied to it) looks like as a damo spec."""
+    targets = tuple(TargetSpec(t.process.pid if t.process is not None else None,
+                               tuple(t.ranges) if t.ranges and ctx.ops != "vaddr" else ()) for t in ctx.targets)
+    return KdamondsSpec.single(ctx.ops, tuple(schemes), ctx.attrs, targets)
 
 
 # --- export ----------------------------------------------------------------------------------
