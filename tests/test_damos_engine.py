@@ -274,3 +274,19 @@ def test_vectorized_score_equals_the_scalar_one(kind, nr, age, wf, wa, aggr):
     age = age[: len(nr)]
     got = score_array(kind, np.array(nr), np.array(age), 20, aggr, wf, wa).tolist()
     assert got == [score(kind, n, a, 20, aggr, wf, wa) for n, a in zip(nr, age)]
+
+
+def test_fvaddr_migrate_with_weighted_destinations():
+    from acma.mm.guest import NodeConfig
+    g = Guest(GuestConfig(size="256 MiB", block_size="16 MiB", swap="64 MiB", seed=4,
+                          nodes=(NodeConfig(size="128 MiB"), NodeConfig(size="128 MiB"))))
+    p = g.spawn()
+    v = p.mmap(16 * MiB, node=0)
+    v.set_rate(100.0)
+    g.run_until(200_000)
+    ctx = Context(g, "fvaddr", [Target(p, ranges=[(v.start, v.end)])], small_attrs())
+    Engine(ctx, [Scheme(action="migrate_hot", migrate_dests=((0, 1), (1, 3)))])
+    ctx.run_until(g.now_us + 200_000)
+    on1 = sum(1 for x in v.ptes().tolist() if not x & 0x80000000 and x * 4096 >= 128 * MiB)
+    assert abs(on1 / v.npages - 0.75) < 0.05        # 3 of every 4 interleave slots go to node 1
+    g.check()
