@@ -51,6 +51,8 @@ def setup():
     edges = np.linspace(0, g.nr_pages * 4096, NR_REGIONS + 1).astype(np.uint64) // 4096 * 4096
     ctx.targets[0].regions = Regions.from_ranges(list(zip(edges[:-1].tolist(), edges[1:].tolist())),
                                                  cap=4 * NR_REGIONS)
+    # neighbours differ in last_nr_accesses, so the walk's merge-back keeps all 1000 regions
+    ctx.targets[0].regions.last_nr_accesses[:] = np.arange(NR_REGIONS) % 2
     eng = Engine(ctx, schemes(), attach=False)
     return g, ctx, eng
 
@@ -65,13 +67,15 @@ def test_engine_5_schemes_1000_regions(benchmark, setup):
     g, ctx, eng = setup
     eng.seconds_in_handlers = eng.seconds_total = 0.0
     benchmark(apply_all, eng, ctx)
-    total = benchmark.stats.stats.mean
+    total = benchmark.stats.stats.min         # the machine is shared: the least disturbed round
     handler_share = eng.seconds_in_handlers / eng.seconds_total
-    c_only = c_part_seconds(g, ctx, eng)
+    assert len(ctx.targets[0].regions) == NR_REGIONS
+    c_only = min(c_part_seconds(g, ctx, eng) for _ in range(5))
     benchmark.extra_info.update(regions=len(ctx.targets[0].regions), schemes=len(eng.states),
                                 handler_share=handler_share, c_seconds=c_only, total_seconds=total)
-    print(f"\nper aggregation: total {total * 1e3:.1f} ms; in handlers {handler_share * 100:.0f} %; "
-          f"the C calls alone {c_only * 1e3:.1f} ms ({c_only / total * 100:.0f} %)")
+    print(f"\nper aggregation (best round): total {total * 1e3:.1f} ms; the C calls alone "
+          f"{c_only * 1e3:.1f} ms ({c_only / total * 100:.0f} %), Python {(total - c_only) * 1e3:.1f} ms; "
+          f"time in handlers (mean) {handler_share * 100:.0f} %")
 
 
 def c_part_seconds(g, ctx, eng) -> float:
@@ -79,9 +83,12 @@ def c_part_seconds(g, ctx, eng) -> float:
     and ops filters, prebuilt arguments, timed around the calls only."""
     r = ctx.targets[0].regions
     nmc = memcg.vma_cgroup_ids(g)
-    reqs = [build_request(g, "paddr", st.scheme.action, [s // 4096], [(e - s) // 4096], [0], st.ops_filters,
-                          st.ops_default_reject, nmc)
-            for st in eng.states for s, e in zip(r.start.tolist(), r.end.tolist())]
+    reqs = []
+    for st in eng.states:
+        for s, e in zip(r.start.tolist(), r.end.tolist()):
+            q, keep = build_request(g, "paddr", st.scheme.action, [s // 4096], [(e - s) // 4096], [0],
+                                    st.ops_filters, st.ops_default_reject, nmc)
+            reqs.append((ffi.new("acma_damos_req *", q[0]), keep))   # a copy: the cache reuses q
     res = ffi.new("acma_damos_res *")
     m = g.core._m
     t0 = time.perf_counter()
@@ -97,10 +104,12 @@ def test_c_walk_vs_python_reference(benchmark, setup):
     filters = (Filter("anon", matching=True, allow=True),)
     pages = g.core.pages()
     young = np.zeros(g.nr_pages, bool)
-    t0 = time.perf_counter()
-    ref.walk("paddr", [(0, g.nr_pages)], None, pages, filters, True, [0], nmc, {}, young)
-    py = time.perf_counter() - t0
+    py = float("inf")
+    for _ in range(3):
+        t0 = time.perf_counter()
+        ref.walk("paddr", [(0, g.nr_pages)], None, pages, filters, True, [0], nmc, {}, young)
+        py = min(py, time.perf_counter() - t0)
     benchmark(c_apply, g, "paddr", "stat", [0], [g.nr_pages], [0], filters, True, nmc)
-    c = benchmark.stats.stats.mean
+    c = benchmark.stats.stats.min
     benchmark.extra_info.update(python_seconds=py, c_seconds=c, ratio=py / c)
     print(f"\nwalk of {g.nr_pages} pages: Python {py * 1e3:.1f} ms, C {c * 1e3:.2f} ms, x{py / c:.0f}")

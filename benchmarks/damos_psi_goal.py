@@ -63,8 +63,10 @@ def run(seconds: int, goal_us: int, seed: int = 1) -> dict:
         last_psi = psi
     tail = series[len(series) // 2:]
     mean_psi = sum(x["psi_us"] for x in tail) / len(tail)
+    within = sum(abs(x["psi_us"] - goal_us) <= goal_us / 5 for x in tail) / len(tail)
     return {"goal_us": goal_us, "seconds": seconds, "mean_psi_second_half_us": mean_psi,
-            "error_pct": (mean_psi - goal_us) / goal_us * 100, "series": series,
+            "error_pct": (mean_psi - goal_us) / goal_us * 100, "windows_within_20pct_second_half": within,
+            "mean_esz_second_half_mib": sum(x["esz_mib"] for x in tail) / len(tail), "series": series,
             "stats": vars(eng.stats()[0]), "load": os.getloadavg()}
 
 

@@ -274,8 +274,11 @@ class Engine:
                 if st.quota.charge_target_from or st.raw.matches(E[i] - S[i], NR[i], AGE[i]):
                     if self._do_apply(st, ti, t, i):
                         r = t.regions
-                        S, E, NR, AGE, LAST = (a.tolist() for a in (r.start, r.end, r.nr_accesses, r.age,
-                                                                    r.last_nr_accesses))
+                        if len(r) != len(S):     # a split: re-read all
+                            S, E, NR, AGE, LAST = (a.tolist() for a in (r.start, r.end, r.nr_accesses, r.age,
+                                                                        r.last_nr_accesses))
+                        else:                    # an age reset of region i
+                            AGE[i] = int(r.age[i])
             if (i and E[i - 1] == S[i] and AGE[i - 1] == AGE[i] and NR[i - 1] == NR[i]
                     and LAST[i - 1] == LAST[i] and E[i] - S[i - 1] <= self.ctx.sz_limit):
                 t.regions.merge_two(i - 1)
