@@ -85,8 +85,10 @@ double arrival_after(uint64_t hg, double x)
  */
 int touched_between(uint64_t hg, double x0, double x1)
 {
-	if (!(x0 < LAMBDA_MAX) || !(x1 > x0))
+	if (!(x1 > x0))
 		return 0;
+	if (!(x0 < LAMBDA_MAX))
+		return INF_KEY <= x1;   /* saturated: "never again", as arrival_after's INF_KEY */
 	if (x0 < 0)
 		x0 = 0;
 	for (uint64_t k = (uint64_t)x0;; k++) {
