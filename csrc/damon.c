@@ -392,12 +392,14 @@ struct lam_pair {
 	double now, prev;
 };
 
+#define AHEAD 4                 /* samples whose addresses are drawn in advance */
+
 struct sampler {
 	acma_mem *m;
 	uint32_t ops, vhint;
 	uint64_t hseed;             /* mix64(seed): the first step of every page's hash */
 	struct lam_pair *lam;       /* per VMA of the guest */
-	uint64_t *key;              /* per region of all targets: this sample's, then the next's */
+	uint64_t *key;              /* per region of all targets, for AHEAD samples in a ring */
 	uint32_t *pfn;
 	uint64_t stride;            /* room per target in key and pfn */
 };
@@ -539,7 +541,7 @@ static int sampler_init(struct sampler *s, acma_mem *m, uint32_t ops, const acma
 	s->hseed = mix64(m->cfg.seed);
 	s->stride = most + 1;
 	s->lam = malloc((m->nr_vmas + 1) * sizeof(*s->lam));
-	s->key = malloc(2 * s->stride * (ntargets + 1) * sizeof(*s->key));
+	s->key = malloc(AHEAD * s->stride * (ntargets + 1) * sizeof(*s->key));
 	s->pfn = malloc(2 * s->stride * (ntargets + 1) * sizeof(*s->pfn));
 	if (!s->lam || !s->key || !s->pfn) {
 		sampler_free(s);
@@ -570,23 +572,23 @@ static int check_targets(const acma_damon_target *targets, uint32_t ntargets, ui
  * nr_samples sampling intervals of kdamond's loop: prepare (a random address per region, its
  * accessed bit cleared: damon_va_mkold / damon_pa_mkold), let the guest run one interval,
  * check (damon_va_young / damon_pa_young: accessed if young since the clear), count. The
- * guest's faults and reclaim between samples happen in acma_run, in time order. The next
- * sample's addresses are drawn (in the RNG's order) before the guest runs, so their ptes and
- * page records are on their way while this sample finishes; every value is still read when
- * it is used.
+ * guest's faults and reclaim between samples happen in acma_run, in time order. Addresses are
+ * drawn AHEAD samples early (in the RNG's order, so the same ones), their ptes prefetched
+ * then and their page records AHEAD/2 samples early, so the loads of a big guest are on their
+ * way while earlier samples run; every value is still read when it is used.
  */
 static int sample_regions(struct sampler *s, const acma_damon_target *targets, uint32_t ntargets,
 			  uint64_t sample_us, uint32_t nr_samples, uint64_t *rng)
 {
 	acma_mem *m = s->m;
 	uint64_t half = s->stride * ntargets;
-	uint64_t *key = s->key, *next_key = s->key + half;
-	uint32_t *pfn = s->pfn, *next_pfn = s->pfn + half;
 
-	if (!nr_samples)
-		return 0;
-	draw_addresses(s, targets, ntargets, rng, key);
+	for (uint32_t a = 0; a < AHEAD && a < nr_samples; a++)
+		draw_addresses(s, targets, ntargets, rng, s->key + a * half);
 	for (uint32_t smp = 0; smp < nr_samples; smp++) {
+		uint64_t *key = s->key + (smp % AHEAD) * half;
+		uint32_t *pfn = s->pfn;
+
 		for (uint32_t ti = 0; ti < ntargets; ti++) {
 			acma_regions *r = targets[ti].regions;
 			uint32_t *f = pfn + ti * s->stride;
@@ -596,8 +598,6 @@ static int sample_regions(struct sampler *s, const acma_damon_target *targets, u
 				if (f[i] != NIL)
 					sampler_mkold(s, f[i]);
 		}
-		if (smp + 1 < nr_samples)
-			draw_addresses(s, targets, ntargets, rng, next_key);
 		int err = acma_run(m, m->now + sample_us);
 
 		if (err)
@@ -611,16 +611,13 @@ static int sample_regions(struct sampler *s, const acma_damon_target *targets, u
 			for (uint64_t i = 0; i < r->n; i++)
 				if (f[i] != NIL && sampler_young(s, f[i]))
 					r->nr_accesses[i]++;
-			if (smp + 1 < nr_samples)
-				keys_to_pfns(m, s->ops, next_key + ti * s->stride, next_pfn + ti * s->stride, r->n, 1);
 		}
-		uint64_t *tk = key;
-		uint32_t *tf = pfn;
-
-		key = next_key;
-		next_key = tk;
-		pfn = next_pfn;
-		next_pfn = tf;
+		if (smp + AHEAD < nr_samples)     /* this sample's slot takes the one AHEAD later */
+			draw_addresses(s, targets, ntargets, rng, key);
+		if (smp + AHEAD / 2 < nr_samples)
+			for (uint32_t ti = 0; ti < ntargets; ti++)
+				keys_to_pfns(m, s->ops, s->key + ((smp + AHEAD / 2) % AHEAD) * half + ti * s->stride,
+					     s->pfn + half + ti * s->stride, targets[ti].regions->n, 1);
 	}
 	return 0;
 }
