@@ -468,10 +468,12 @@ static void sampler_mkold(struct sampler *s, uint32_t pfn)
 {
 	struct page *p = &s->m->pg[pfn];
 
-	if (p->flags2 & PG2_YOUNG)
-		sampler_page_young(s, pfn, 1);
-	else if (sampler_page_young(s, pfn, 1))
+	if (p->flags2 & PG2_YOUNG) {             /* page_young's clearing alone */
+		p->flags &= (uint8_t)~ACMA_PG_YOUNG;
+		p->last_clear = s->m->now;
+	} else if (sampler_page_young(s, pfn, 1)) {
 		p->flags2 |= PG2_YOUNG;
+	}
 	p->flags2 |= PG2_IDLE;
 }
 
