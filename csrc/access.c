@@ -12,29 +12,62 @@
 #include "internal.h"
 
 #define EXP_MINUS_1 0.36787944117144233
+#define POISSON_CAP 24
+#define CELL_SALT 0x5eedull
 /* Past 2^52 expected touches a double no longer tells cells apart: a page saturates there
  * and is not touched again (at 1e6 touches a second that is 143 years away). */
 #define LAMBDA_MAX 4503599627370496.0
 
-/* The lambda value of the first touch of page g strictly after x; INF_KEY once x saturates. */
-double first_arrival_after(uint64_t seed, uint64_t gvpn, double x)
+/* The partial sums Poisson(1) inversion compares u with, computed by the inversion loop's
+ * own floating-point steps (p /= n; c += p), so a table search stops exactly where the loop
+ * would: the touch count of a cell is the first n with u <= cdf[n], capped at POISSON_CAP. */
+static double poisson_cdf[POISSON_CAP];
+
+__attribute__((constructor)) static void poisson_cdf_init(void)
+{
+	double p = EXP_MINUS_1, c = p;
+
+	poisson_cdf[0] = c;
+	for (int n = 1; n < POISSON_CAP; n++) {
+		p /= n;
+		c += p;
+		poisson_cdf[n] = c;
+	}
+}
+
+static inline int poisson1(double u)
+{
+	int n = 0;
+
+	while (n < POISSON_CAP && u > poisson_cdf[n])
+		n++;
+	return n;
+}
+
+/* hash4(seed, g, k, j) is mix64(cell_hash(page_hash(seed, g), k) ^ j): the page's and the
+ * cell's parts are computed once and shared by the cell's count and its positions. */
+uint64_t page_hash(uint64_t seed, uint64_t gvpn)
+{
+	return mix64(mix64(seed) ^ gvpn);
+}
+
+static inline uint64_t cell_hash(uint64_t hg, uint64_t k) { return mix64(hg ^ k); }
+
+/* The lambda value of the first touch strictly after x of the page hashed hg; INF_KEY once x
+ * saturates (NaN included). */
+double arrival_after(uint64_t hg, double x)
 {
 	if (!(x < LAMBDA_MAX))
 		return INF_KEY;
 	if (x < 0)
 		x = 0;
 	for (uint64_t k = (uint64_t)x;; k++) {
-		double u = u01(hash4(seed, gvpn, k, 0x5eedull));
-		double p = EXP_MINUS_1, c = p, best = INF_KEY;
-		int n = 0;
+		uint64_t hk = cell_hash(hg, k);
+		int n = poisson1(u01(mix64(hk ^ CELL_SALT)));
+		double best = INF_KEY;
 
-		while (u > c && n < 24) {   /* Poisson(1) by inversion */
-			n++;
-			p /= n;
-			c += p;
-		}
 		for (int j = 1; j <= n; j++) {
-			double pos = (double)k + u01(hash4(seed, gvpn, k, (uint64_t)j));
+			double pos = (double)k + u01(mix64(hk ^ (uint64_t)j));
 
 			if (pos > x && pos < best)
 				best = pos;
@@ -44,9 +77,62 @@ double first_arrival_after(uint64_t seed, uint64_t gvpn, double x)
 	}
 }
 
+/*
+ * Is there a touch in (x0, x1]? Exactly arrival_after(hg, x0) <= x1 (x1 below INF_KEY), with
+ * less hashing: the scan stops at the first cell past x1; a cell lying wholly inside (x0, x1]
+ * answers yes by its count alone (its positions round into [k, k+1]); and the first cell with
+ * a touch after x0 decides (touches of later cells come after all of its own).
+ */
+int touched_between(uint64_t hg, double x0, double x1)
+{
+	if (!(x1 > x0))
+		return 0;
+	if (!(x0 < LAMBDA_MAX))
+		return INF_KEY <= x1;   /* saturated: "never again", as arrival_after's INF_KEY */
+	if (x0 < 0)
+		x0 = 0;
+	for (uint64_t k = (uint64_t)x0;; k++) {
+		double kf = (double)k;
+
+		if (kf > x1)
+			return 0;
+		uint64_t hk = cell_hash(hg, k);
+		int n = poisson1(u01(mix64(hk ^ CELL_SALT)));
+
+		if (!n)
+			continue;
+		if (kf > x0 && kf + 1.0 <= x1)
+			return 1;
+		int after = 0;
+
+		for (int j = 1; j <= n; j++) {
+			double pos = kf + u01(mix64(hk ^ (uint64_t)j));
+
+			if (pos > x0) {
+				if (pos <= x1)
+					return 1;
+				after = 1;
+			}
+		}
+		if (after)
+			return 0;
+	}
+}
+
+/* The lambda value of the first touch of page g strictly after x; INF_KEY once x saturates. */
+double first_arrival_after(uint64_t seed, uint64_t gvpn, double x)
+{
+	return arrival_after(page_hash(seed, gvpn), x);
+}
+
 double acma_first_arrival_after(uint64_t seed, uint64_t gvpn, double x)
 {
 	return first_arrival_after(seed, gvpn, x);
+}
+
+int acma_touched_between(uint64_t seed, uint64_t gvpn, double x0, double x1)
+{
+	return touched_between(page_hash(seed, gvpn), x0, x1);
 }
 
 /* The VMA holding global virtual page g (VMAs are created with increasing gbase). */
@@ -111,7 +197,7 @@ int page_young(acma_mem *m, uint32_t pfn, int clear)
 			double x0 = vma_lambda(v, m->pg[pfn].last_clear);
 			double x1 = vma_lambda(v, m->now);
 
-			young = x1 > x0 && first_arrival_after(m->cfg.seed, g, x0) <= x1;
+			young = touched_between(page_hash(m->cfg.seed, g), x0, x1);
 		}
 	}
 	if (clear) {
@@ -209,7 +295,6 @@ int acma_truth_accessed(const acma_mem *m, uint32_t vma, uint64_t t0, uint64_t t
 	double x0 = vma_lambda(v, t0), x1 = vma_lambda(v, t1);
 
 	for (uint32_t off = 0; off < v->npages; off++)
-		out[off] = off < v->nalloc && x1 > x0 &&
-			   first_arrival_after(m->cfg.seed, v->gbase + off, x0) <= x1;
+		out[off] = off < v->nalloc && touched_between(page_hash(m->cfg.seed, v->gbase + off), x0, x1);
 	return 0;
 }

@@ -175,6 +175,7 @@ int acma_idle_bitmap(acma_mem *m, uint64_t pfn_start, uint64_t npages, uint64_t 
 int acma_truth_accessed(const acma_mem *m, uint32_t vma, uint64_t t0, uint64_t t1, uint8_t *out);
 double acma_vma_lambda(const acma_mem *m, uint32_t vma, uint64_t t);
 double acma_first_arrival_after(uint64_t seed, uint64_t gvpn, double x);
+int acma_touched_between(uint64_t seed, uint64_t gvpn, double x0, double x1);
 
 /* Checkpoints: save needs *len bytes (ENOSPC and the size when buf is NULL or too small). */
 int acma_mem_save(const acma_mem *m, uint8_t *buf, uint64_t cap, uint64_t *len);
@@ -208,6 +209,15 @@ int acma_three_regions(const uint64_t *vstart, const uint64_t *vend, uint32_t n,
 		       uint64_t *out6);
 int acma_damon_sample(acma_mem *m, uint32_t ops, const acma_damon_target *targets, uint32_t ntargets,
 		      uint64_t sample_us, uint32_t nr_samples, uint64_t *rng, uint32_t *max_nr);
+/* kdamond's loop over whole aggregation intervals (attributes, then the state it carries). */
+typedef struct {
+	uint64_t sample_us, min_region_sz;
+	uint32_t aggr_samples, min_nr_regions, max_nr_regions;
+	uint64_t passed, next_aggregation, split_rotation, sz_limit, last_nr_regions;
+	uint32_t max_nr_accesses;
+} acma_kdamond;
+int acma_kdamond_run(acma_mem *m, uint32_t ops, const acma_damon_target *targets, uint32_t ntargets,
+		     acma_kdamond *k, uint32_t nr_aggregations, uint64_t *rng, uint64_t *nr_regions_sum);
 
 /* Self-check of every invariant: 0 when consistent, else ACMA_ESTATE (detail in *what). */
 int acma_check(const acma_mem *m, uint64_t *what);

@@ -385,14 +385,111 @@ static uint64_t sample_key(const acma_mem *m, uint32_t ops, const acma_damon_tar
 	return g < m->nr_gvpn ? g : NIL64;
 }
 
-/* keys -> pfns of pages DAMON may sample (paddr: only folios on an LRU, damon_get_folio),
- * with every load of a pass issued before the next pass needs it */
-static void keys_to_pfns(const acma_mem *m, uint32_t ops, const uint64_t *key, uint32_t *pfn, uint64_t n)
+/* What one call of the sampler keeps: every VMA's lambda at the current and the previous
+ * instant (all regions of a sample ask for the same two), and the last VMA found. */
+struct lam_pair {
+	uint64_t t_now, t_prev;
+	double now, prev;
+};
+
+#define AHEAD 4                 /* samples whose addresses are drawn in advance */
+
+struct sampler {
+	acma_mem *m;
+	uint32_t ops, vhint;
+	uint64_t hseed;             /* mix64(seed): the first step of every page's hash */
+	struct lam_pair *lam;       /* per VMA of the guest */
+	uint64_t *key;              /* per region of all targets, for AHEAD samples in a ring */
+	uint32_t *pfn;
+	uint64_t stride;            /* room per target in key and pfn */
+};
+
+static struct vma *sampler_vma(struct sampler *s, uint64_t g, uint32_t *id)
+{
+	const acma_mem *m = s->m;
+
+	if (s->vhint < m->nr_vmas && g - m->vmas[s->vhint].gbase < m->vmas[s->vhint].npages) {
+		*id = s->vhint;
+		return &m->vmas[s->vhint];
+	}
+	struct vma *v = vma_of(m, g, id);
+
+	if (v)
+		s->vhint = *id;
+	return v;
+}
+
+/* vma_lambda, remembered for the instant now is (and was one step ago). */
+static double sampler_lambda(struct sampler *s, const struct vma *v, uint32_t id, uint64_t t)
+{
+	struct lam_pair *c = &s->lam[id];
+
+	if (t == c->t_now)
+		return c->now;
+	if (t == c->t_prev)
+		return c->prev;
+	double x = vma_lambda(v, t);
+
+	if (t == s->m->now) {
+		c->t_prev = c->t_now;
+		c->prev = c->now;
+		c->t_now = t;
+		c->now = x;
+	}
+	return x;
+}
+
+/* page_young (access.c) for an LRU page, with the sampler's caches; the same answer and the
+ * same side effects. */
+static int sampler_page_young(struct sampler *s, uint32_t pfn, int clear)
+{
+	acma_mem *m = s->m;
+	struct page *p = &m->pg[pfn];
+	int young = !!(p->flags & ACMA_PG_YOUNG);
+
+	if (!young && p->last_clear < m->now) {
+		uint32_t id;
+		const struct vma *v = sampler_vma(s, p->owner, &id);
+
+		if (v && !v->explicit_only)
+			young = touched_between(mix64(s->hseed ^ p->owner), sampler_lambda(s, v, id, p->last_clear),
+						sampler_lambda(s, v, id, m->now));
+	}
+	if (clear) {
+		p->flags &= (uint8_t)~ACMA_PG_YOUNG;
+		p->last_clear = m->now;
+	}
+	return young;
+}
+
+/* damon_mkold (access.c): once PG_young is set, what the accessed bit said no longer matters,
+ * only its clearing does. */
+static void sampler_mkold(struct sampler *s, uint32_t pfn)
+{
+	struct page *p = &s->m->pg[pfn];
+
+	if (p->flags2 & PG2_YOUNG) {             /* page_young's clearing alone */
+		p->flags &= (uint8_t)~ACMA_PG_YOUNG;
+		p->last_clear = s->m->now;
+	} else if (sampler_page_young(s, pfn, 1)) {
+		p->flags2 |= PG2_YOUNG;
+	}
+	p->flags2 |= PG2_IDLE;
+}
+
+/* damon_young (access.c), its two tests in the cheaper order. */
+static int sampler_young(struct sampler *s, uint32_t pfn)
+{
+	return !(s->m->pg[pfn].flags2 & PG2_IDLE) || sampler_page_young(s, pfn, 0);
+}
+
+/* This sample's (or the next one's) keys -> pfns of pages DAMON may sample (paddr: only
+ * folios on an LRU, damon_get_folio), each pass's loads issued before the next pass needs
+ * them; with fetch_only the page records are only prefetched, for a later pass. */
+static void keys_to_pfns(const acma_mem *m, uint32_t ops, const uint64_t *key, uint32_t *pfn, uint64_t n,
+			 int fetch_only)
 {
 	if (ops != ACMA_OPS_PADDR) {
-		for (uint64_t i = 0; i < n; i++)
-			if (key[i] != NIL64)
-				__builtin_prefetch(&m->pte[key[i]]);
 		for (uint64_t i = 0; i < n; i++) {
 			uint32_t p = key[i] != NIL64 ? m->pte[key[i]] : PTE_UNALLOC;
 
@@ -405,77 +502,292 @@ static void keys_to_pfns(const acma_mem *m, uint32_t ops, const uint64_t *key, u
 	for (uint64_t i = 0; i < n; i++)
 		if (pfn[i] != NIL)
 			__builtin_prefetch(&m->pg[pfn[i]]);
+	if (fetch_only)
+		return;
 	for (uint64_t i = 0; i < n; i++)
 		if (pfn[i] != NIL && m->pg[pfn[i]].state != ACMA_PS_ANON && m->pg[pfn[i]].state != ACMA_PS_FILE)
 			pfn[i] = NIL;
+}
+
+/* damon_rand per region, in region order (the RNG's order), and the pages those addresses
+ * land on; vaddr's ptes are prefetched for the pass that reads them. */
+static void draw_addresses(struct sampler *s, const acma_damon_target *targets, uint32_t ntargets, uint64_t *rng,
+			   uint64_t *keys)
+{
+	for (uint32_t ti = 0; ti < ntargets; ti++) {
+		acma_regions *r = targets[ti].regions;
+		uint64_t *k = keys + ti * s->stride;
+
+		for (uint64_t i = 0; i < r->n; i++) {
+			r->sampling_addr[i] = damon_rand(rng, r->start[i], r->end[i]);
+			k[i] = sample_key(s->m, s->ops, &targets[ti], r->sampling_addr[i]);
+			if (s->ops != ACMA_OPS_PADDR && k[i] != NIL64)
+				__builtin_prefetch(&s->m->pte[k[i]]);
+		}
+	}
+}
+
+static void sampler_free(struct sampler *s)
+{
+	free(s->lam);
+	free(s->key);
+	free(s->pfn);
+}
+
+static int sampler_init(struct sampler *s, acma_mem *m, uint32_t ops, const acma_damon_target *targets,
+			uint32_t ntargets, uint64_t most)
+{
+	memset(s, 0, sizeof(*s));
+	s->m = m;
+	s->ops = ops;
+	s->hseed = mix64(m->cfg.seed);
+	s->stride = most + 1;
+	s->lam = malloc((m->nr_vmas + 1) * sizeof(*s->lam));
+	s->key = malloc(AHEAD * s->stride * (ntargets + 1) * sizeof(*s->key));
+	s->pfn = malloc(2 * s->stride * (ntargets + 1) * sizeof(*s->pfn));
+	if (!s->lam || !s->key || !s->pfn) {
+		sampler_free(s);
+		return ACMA_ENOMEM;
+	}
+	for (uint32_t v = 0; v < m->nr_vmas; v++)
+		s->lam[v].t_now = s->lam[v].t_prev = UINT64_MAX;
+	return 0;
+}
+
+/* The arguments every sampling entry point checks; the largest region count. */
+static int check_targets(const acma_damon_target *targets, uint32_t ntargets, uint64_t *most)
+{
+	*most = 0;
+	for (uint32_t ti = 0; ti < ntargets; ti++) {
+		if (!targets[ti].regions || acma_regions_check(targets[ti].regions))
+			return ACMA_EINVAL;
+		for (uint32_t v = 1; v < targets[ti].nr_vmas; v++)
+			if (targets[ti].vma_start[v] < targets[ti].vma_end[v - 1])
+				return ACMA_EINVAL;
+		if (targets[ti].regions->n > *most)
+			*most = targets[ti].regions->n;
+	}
+	return 0;
 }
 
 /*
  * nr_samples sampling intervals of kdamond's loop: prepare (a random address per region, its
  * accessed bit cleared: damon_va_mkold / damon_pa_mkold), let the guest run one interval,
  * check (damon_va_young / damon_pa_young: accessed if young since the clear), count. The
- * guest's faults and reclaim between samples happen in acma_run, in time order.
+ * guest's faults and reclaim between samples happen in acma_run, in time order. Addresses are
+ * drawn AHEAD samples early (in the RNG's order, so the same ones), their ptes prefetched
+ * then and their page records AHEAD/2 samples early, so the loads of a big guest are on their
+ * way while earlier samples run; every value is still read when it is used.
  */
+static int sample_regions(struct sampler *s, const acma_damon_target *targets, uint32_t ntargets,
+			  uint64_t sample_us, uint32_t nr_samples, uint64_t *rng)
+{
+	acma_mem *m = s->m;
+	uint64_t half = s->stride * ntargets;
+
+	for (uint32_t a = 0; a < AHEAD && a < nr_samples; a++)
+		draw_addresses(s, targets, ntargets, rng, s->key + a * half);
+	for (uint32_t smp = 0; smp < nr_samples; smp++) {
+		uint64_t *key = s->key + (smp % AHEAD) * half;
+		uint32_t *pfn = s->pfn;
+
+		for (uint32_t ti = 0; ti < ntargets; ti++) {
+			acma_regions *r = targets[ti].regions;
+			uint32_t *f = pfn + ti * s->stride;
+
+			keys_to_pfns(m, s->ops, key + ti * s->stride, f, r->n, 0);
+			for (uint64_t i = 0; i < r->n; i++)
+				if (f[i] != NIL)
+					sampler_mkold(s, f[i]);
+		}
+		int err = acma_run(m, m->now + sample_us);
+
+		if (err)
+			return err;
+		for (uint32_t ti = 0; ti < ntargets; ti++) {
+			acma_regions *r = targets[ti].regions;
+			uint32_t *f = pfn + ti * s->stride;
+
+			/* faults and reclaim may have moved pages */
+			keys_to_pfns(m, s->ops, key + ti * s->stride, f, r->n, 0);
+			for (uint64_t i = 0; i < r->n; i++)
+				if (f[i] != NIL && sampler_young(s, f[i]))
+					r->nr_accesses[i]++;
+		}
+		if (smp + AHEAD < nr_samples)     /* this sample's slot takes the one AHEAD later */
+			draw_addresses(s, targets, ntargets, rng, key);
+		if (smp + AHEAD / 2 < nr_samples)
+			for (uint32_t ti = 0; ti < ntargets; ti++)
+				keys_to_pfns(m, s->ops, s->key + ((smp + AHEAD / 2) % AHEAD) * half + ti * s->stride,
+					     s->pfn + half + ti * s->stride, targets[ti].regions->n, 1);
+	}
+	return 0;
+}
+
+static uint32_t max_nr_accesses(const acma_damon_target *targets, uint32_t ntargets)
+{
+	uint32_t mx = 0;
+
+	for (uint32_t ti = 0; ti < ntargets; ti++)
+		for (uint64_t i = 0; i < targets[ti].regions->n; i++)
+			if (targets[ti].regions->nr_accesses[i] > mx)
+				mx = targets[ti].regions->nr_accesses[i];
+	return mx;
+}
+
 int acma_damon_sample(acma_mem *m, uint32_t ops, const acma_damon_target *targets, uint32_t ntargets,
 		      uint64_t sample_us, uint32_t nr_samples, uint64_t *rng, uint32_t *max_nr)
 {
-	uint64_t most = 0, *key;
-	uint32_t *pfn;
-	int err = 0;
+	struct sampler s;
+	uint64_t most;
+	int err;
 
-	if (ops > ACMA_OPS_PADDR || !sample_us)
+	if (ops > ACMA_OPS_PADDR || !sample_us || check_targets(targets, ntargets, &most))
 		return ACMA_EINVAL;
-	for (uint32_t ti = 0; ti < ntargets; ti++) {
-		if (acma_regions_check(targets[ti].regions))
-			return ACMA_EINVAL;
-		for (uint32_t v = 1; v < targets[ti].nr_vmas; v++)
-			if (targets[ti].vma_start[v] < targets[ti].vma_end[v - 1])
-				return ACMA_EINVAL;
-		if (targets[ti].regions->n > most)
-			most = targets[ti].regions->n;
-	}
-	key = malloc((most + 1) * ntargets * sizeof(*key));
-	pfn = malloc((most + 1) * ntargets * sizeof(*pfn));
-	if (!key || !pfn) {
-		free(key);
-		free(pfn);
-		return ACMA_ENOMEM;
-	}
-	for (uint32_t s = 0; s < nr_samples && !err; s++) {
-		for (uint32_t ti = 0; ti < ntargets; ti++) {
-			acma_regions *r = targets[ti].regions;
-			uint64_t *k = key + ti * (most + 1);
-			uint32_t *f = pfn + ti * (most + 1);
-
-			for (uint64_t i = 0; i < r->n; i++) {
-				r->sampling_addr[i] = damon_rand(rng, r->start[i], r->end[i]);
-				k[i] = sample_key(m, ops, &targets[ti], r->sampling_addr[i]);
-			}
-			keys_to_pfns(m, ops, k, f, r->n);
-			for (uint64_t i = 0; i < r->n; i++)
-				if (f[i] != NIL)
-					damon_mkold(m, f[i]);
-		}
-		err = acma_run(m, m->now + sample_us);
-		for (uint32_t ti = 0; ti < ntargets && !err; ti++) {
-			acma_regions *r = targets[ti].regions;
-			uint64_t *k = key + ti * (most + 1);
-			uint32_t *f = pfn + ti * (most + 1);
-
-			keys_to_pfns(m, ops, k, f, r->n);   /* faults and reclaim may have moved pages */
-			for (uint64_t i = 0; i < r->n; i++)
-				if (f[i] != NIL && damon_young(m, f[i]))
-					r->nr_accesses[i]++;
-		}
-	}
-	free(key);
-	free(pfn);
+	err = sampler_init(&s, m, ops, targets, ntargets, most);
 	if (err)
 		return err;
-	*max_nr = 0;
+	err = sample_regions(&s, targets, ntargets, sample_us, nr_samples, rng);
+	sampler_free(&s);
+	if (err)
+		return err;
+	*max_nr = max_nr_accesses(targets, ntargets);
+	return 0;
+}
+
+/* ------------------------------------------------------------------ kdamond's loop in C */
+
+static uint64_t nr_regions_of(const acma_damon_target *targets, uint32_t ntargets)
+{
+	uint64_t n = 0;
+
+	for (uint32_t ti = 0; ti < ntargets; ti++)
+		n += targets[ti].regions->n;
+	return n;
+}
+
+/* kdamond_merge_regions, [N]: repeat with a doubling threshold until max_nr_regions holds
+ * (ages updated on the first pass only). */
+static void merge_all(const acma_damon_target *targets, uint32_t ntargets, const acma_kdamond *k)
+{
+	uint64_t thres = k->max_nr_accesses / 10;
+	int first = 1;
+
+	for (;;) {
+		for (uint32_t ti = 0; ti < ntargets; ti++)
+			acma_regions_merge(targets[ti].regions, (uint32_t)(thres > UINT32_MAX ? UINT32_MAX : thres),
+					   k->sz_limit, first);
+		first = 0;
+		thres = thres ? thres * 2 : 1;
+		if (nr_regions_of(targets, ntargets) <= k->max_nr_regions || thres / 2 >= k->aggr_samples)
+			break;
+	}
+}
+
+/* damon_apply_min_nr_regions, [N]: the size limit is total / min_nr_regions (at least
+ * min_region_sz), aligned up; every larger region is split to it. */
+static int apply_min_all(const acma_damon_target *targets, uint32_t ntargets, acma_kdamond *k)
+{
+	unsigned __int128 total = 0;
+	uint64_t mn = k->min_region_sz;
+
 	for (uint32_t ti = 0; ti < ntargets; ti++)
 		for (uint64_t i = 0; i < targets[ti].regions->n; i++)
-			if (targets[ti].regions->nr_accesses[i] > *max_nr)
-				*max_nr = targets[ti].regions->nr_accesses[i];
+			total += sz_of(targets[ti].regions, i);
+	unsigned __int128 limit = total / k->min_nr_regions;
+
+	if (limit < mn)
+		limit = mn;
+	limit = (limit + mn - 1) / mn * mn;
+	if (limit > UINT64_MAX - mn)
+		limit = UINT64_MAX / mn * mn;
+	k->sz_limit = (uint64_t)limit;
+	for (uint32_t ti = 0; ti < ntargets; ti++) {
+		int err = acma_regions_apply_min(targets[ti].regions, k->sz_limit, mn);
+
+		if (err)
+			return err;
+	}
 	return 0;
+}
+
+/* kdamond_split_regions, [N]: nothing at max_nr_regions; above half of it, split_some with a
+ * rotating offset; else every region in two, or three when the count stayed the same. */
+static int split_all(const acma_damon_target *targets, uint32_t ntargets, acma_kdamond *k, uint64_t *rng)
+{
+	uint64_t nr = nr_regions_of(targets, ntargets), mx = k->max_nr_regions, mn = k->min_region_sz;
+	int err = 0;
+
+	if (nr >= mx) {
+	} else if (nr > mx / 2) {
+		uint64_t step = mx / (mx - nr), offset = k->split_rotation % step, base = 0;
+
+		k->split_rotation++;
+		for (uint32_t ti = 0; ti < ntargets && !err; ti++) {
+			uint64_t n = targets[ti].regions->n;
+
+			err = acma_regions_split_some(targets[ti].regions, step, offset, base, mn, rng);
+			base += n;
+		}
+	} else {
+		uint32_t nr_subs = k->last_nr_regions == nr && nr < mx / 3 ? 3 : 2;
+
+		for (uint32_t ti = 0; ti < ntargets && !err; ti++)
+			err = acma_regions_split(targets[ti].regions, nr_subs, mn, rng);
+	}
+	k->last_nr_regions = nr_regions_of(targets, ntargets);
+	return err;
+}
+
+/*
+ * nr_aggregations whole aggregation intervals of kdamond_fn, in its order: the samples left
+ * in the window, kdamond_merge_regions, damon_apply_min_nr_regions, (the after-aggregation
+ * hooks: the caller runs those intervals one at a time instead), kdamond_reset_aggregated,
+ * kdamond_split_regions. The caller keeps the ops update and the intervals tuning outside.
+ * *nr_regions_sum grows by the region count each aggregation leaves for the hooks.
+ */
+int acma_kdamond_run(acma_mem *m, uint32_t ops, const acma_damon_target *targets, uint32_t ntargets,
+		     acma_kdamond *k, uint32_t nr_aggregations, uint64_t *rng, uint64_t *nr_regions_sum)
+{
+	struct sampler s;
+	uint64_t most;
+	int err;
+
+	if (ops > ACMA_OPS_PADDR || !k->sample_us || !k->aggr_samples || k->min_nr_regions < 3 ||
+	    k->max_nr_regions < k->min_nr_regions || !k->min_region_sz ||
+	    (k->min_region_sz & (k->min_region_sz - 1)) || !k->sz_limit ||
+	    check_targets(targets, ntargets, &most))
+		return ACMA_EINVAL;
+	for (uint32_t ti = 0; ti < ntargets; ti++)
+		if (targets[ti].regions->cap > most)
+			most = targets[ti].regions->cap;   /* regions split between aggregations */
+	err = sampler_init(&s, m, ops, targets, ntargets, most);
+	if (err)
+		return err;
+	for (uint32_t a = 0; a < nr_aggregations && !err; a++) {
+		uint64_t n = k->next_aggregation > k->passed ? k->next_aggregation - k->passed : 1;
+
+		if (n > UINT32_MAX)
+			n = UINT32_MAX;
+		err = sample_regions(&s, targets, ntargets, k->sample_us, (uint32_t)n, rng);
+		if (err)
+			break;
+		k->passed += n;
+		k->max_nr_accesses = max_nr_accesses(targets, ntargets);
+		merge_all(targets, ntargets, k);
+		err = apply_min_all(targets, ntargets, k);
+		if (err)
+			break;
+		*nr_regions_sum += nr_regions_of(targets, ntargets);
+		k->next_aggregation = k->passed + k->aggr_samples;
+		for (uint32_t ti = 0; ti < ntargets; ti++) {
+			acma_regions *r = targets[ti].regions;
+
+			memcpy(r->last_nr_accesses, r->nr_accesses, r->n * sizeof(*r->nr_accesses));
+			memset(r->nr_accesses, 0, r->n * sizeof(*r->nr_accesses));
+		}
+		err = split_all(targets, ntargets, k, rng);
+	}
+	sampler_free(&s);
+	return err;
 }

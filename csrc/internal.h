@@ -177,6 +177,9 @@ int page_referenced(acma_mem *m, uint32_t pfn);
 void damon_mkold(acma_mem *m, uint32_t pfn);
 int damon_young(acma_mem *m, uint32_t pfn);
 double first_arrival_after(uint64_t seed, uint64_t gvpn, double x);
+uint64_t page_hash(uint64_t seed, uint64_t gvpn);
+double arrival_after(uint64_t hg, double x);
+int touched_between(uint64_t hg, double x0, double x1);
 
 /* VMAs (vma.c) */
 void vma_update_next(acma_mem *m, struct vma *v);

@@ -76,6 +76,12 @@ def first_arrival_after(seed: int, gvpn: int, x: float) -> float:
         k += 1
 
 
+def touched_between(seed: int, gvpn: int, x0: float, x1: float) -> bool:
+    """access.c touched_between: is there a touch of page gvpn in (x0, x1]? By definition the
+    first touch after x0 is at most x1 (the C version reads fewer cells for the same answer)."""
+    return x1 > x0 and first_arrival_after(seed, gvpn, x0) <= x1
+
+
 # ---------------------------------------------------------------------- NumPy variant
 
 def _poisson_cdf_table() -> np.ndarray:
@@ -217,7 +223,7 @@ class YoungModel:
                 v = self.vma_of(g)
                 if v is not None and not v.explicit_only:
                     x0, x1 = v.lam(lc), v.lam(self.now)
-                    young = x1 > x0 and first_arrival_after(self.seed, g, x0) <= x1
+                    young = touched_between(self.seed, g, x0, x1)
         if clear:
             self.flags[pfn] &= ~PG_YOUNG & 0xFF
             self.last_clear[pfn] = self.now

@@ -135,6 +135,8 @@ class Context:
         self.split_rotation = 0
         self.window_start_us = guest.now_us
         self.max_nr_accesses = 0
+        self.aggregations = 0           # aggregation intervals run so far
+        self.nr_regions_sum = 0         # and the sum of the region counts they ended with
         self._init_regions()
         self.next_aggregation = attrs.aggr_samples
         self.next_ops_update = max(1, attrs.ops_update_us // attrs.sample_us)
@@ -174,9 +176,10 @@ class Context:
         return sum(len(t.regions) for t in self.targets)
 
     # --- one aggregation interval
-    def _sample(self, n: int) -> None:
+    def _c_targets(self):
+        """The targets as the C sampler reads them (and the arrays that must outlive the call)."""
         ctargets = ffi.new("acma_damon_target[]", len(self.targets))
-        keep = []
+        keep = [ctargets]
         for ct, t in zip(ctargets, self.targets):
             ct.regions = t.regions.c
             if self.ops != "paddr":              # vaddr and fvaddr walk the process's VMAs
@@ -184,10 +187,16 @@ class Context:
                 keep.append((vs, ve, vg))
                 ct.vma_start, ct.vma_end, ct.vma_gbase = (ffi.cast("uint64_t *", ffi.from_buffer(a)) for a in (vs, ve, vg))
                 ct.nr_vmas = len(vs)
+        return ctargets, keep
+
+    def _c_ops(self) -> int:
+        return lib.ACMA_OPS_PADDR if self.ops == "paddr" else lib.ACMA_OPS_VADDR
+
+    def _sample(self, n: int) -> None:
+        ctargets, _keep = self._c_targets()
         max_nr = ffi.new("uint32_t *")
-        ops = lib.ACMA_OPS_PADDR if self.ops == "paddr" else lib.ACMA_OPS_VADDR
-        rc = lib.acma_damon_sample(self.guest.core._m, ops, ctargets, len(self.targets), self.attrs.sample_us, n,
-                                   ffi.cast("uint64_t *", ffi.from_buffer(self.rng)), max_nr)
+        rc = lib.acma_damon_sample(self.guest.core._m, self._c_ops(), ctargets, len(self.targets),
+                                   self.attrs.sample_us, n, ffi.cast("uint64_t *", ffi.from_buffer(self.rng)), max_nr)
         _core._check("damon_sample", rc)
         self.passed += n
         self.max_nr_accesses = max_nr[0]
@@ -252,6 +261,8 @@ class Context:
         self.guest.sync_psi()
         self._merge(self.max_nr_accesses // 10)
         self.sz_limit = self._apply_min_nr_regions()
+        self.aggregations += 1
+        self.nr_regions_sum += self.nr_regions()
         if self.record_snapshots:
             self._snapshot()
         for hook in self.after_aggregation:
@@ -266,6 +277,10 @@ class Context:
             t.regions.nr_accesses[:] = 0
         self.window_start_us = self.guest.now_us
         self._split()
+        self._ops_update_if_due()
+
+    def _ops_update_if_due(self) -> None:
+        """Every ops_update interval vaddr re-applies its three regions (damon_va_update)."""
         if self.passed >= self.next_ops_update:
             self.next_ops_update += max(1, self.attrs.ops_update_us // self.attrs.sample_us)
             if self.ops == "vaddr":
@@ -273,16 +288,68 @@ class Context:
                     t.regions = t.regions.set_ranges(self._ops_ranges(t), self.attrs.min_region_sz).copy(
                         t.regions.cap)
 
+    def needs_python_each_aggregation(self) -> bool:
+        """Whether something must see every aggregation (snapshots, after-aggregation hooks):
+        then run_until steps one aggregation at a time; otherwise whole runs of aggregation
+        intervals go to C (acma_kdamond_run) with the same results."""
+        return bool(self.record_snapshots or self.after_aggregation)
+
+    def _aggregations_in_c(self, t_us: int) -> int:
+        """How many whole aggregation intervals C may run now: those ending by ``t_us``, up to and
+        including the one the ops update follows, and not the one the intervals tuning needs."""
+        if self.needs_python_each_aggregation() or self.next_aggregation <= self.passed:
+            return 0
+        a, per = self.attrs.aggr_samples, self.attrs.aggr_samples * self.attrs.sample_us
+        first_end = self.guest.now_us + (self.next_aggregation - self.passed) * self.attrs.sample_us
+        n = 1 + (t_us - first_end) // per
+        n = min(n, 1 + max(0, -(-(self.next_ops_update - self.next_aggregation) // a)), 1 << 30)
+        if self.attrs.intervals_goal.aggrs:
+            n = min(n, max(0, -(-(self.next_intervals_tune - self.next_aggregation) // a)))
+        return max(0, n)
+
+    def _run_in_c(self, n: int) -> None:
+        """n aggregation intervals of step() in C (acma_kdamond_run), then the ops update."""
+        a = self.attrs
+        k = ffi.new("acma_kdamond *", dict(
+            sample_us=a.sample_us, min_region_sz=a.min_region_sz, aggr_samples=a.aggr_samples,
+            min_nr_regions=a.min_nr_regions, max_nr_regions=a.max_nr_regions, passed=self.passed,
+            next_aggregation=self.next_aggregation, split_rotation=self.split_rotation, sz_limit=self.sz_limit,
+            last_nr_regions=self.last_nr_regions, max_nr_accesses=self.max_nr_accesses))
+        total = ffi.new("uint64_t *", 0)
+        ctargets, _keep = self._c_targets()
+        rc = lib.acma_kdamond_run(self.guest.core._m, self._c_ops(), ctargets, len(self.targets), k, n,
+                                  ffi.cast("uint64_t *", ffi.from_buffer(self.rng)), total)
+        self.passed, self.next_aggregation = k.passed, k.next_aggregation
+        self.split_rotation, self.sz_limit = k.split_rotation, k.sz_limit
+        self.last_nr_regions, self.max_nr_accesses = k.last_nr_regions, k.max_nr_accesses
+        self.guest.sync_psi()
+        if rc == lib.ACMA_ENOSPC:
+            raise ConfigError("regions", self.nr_regions(), "room for the new regions (capacity exceeded)")
+        _core._check("kdamond_run", rc)
+        self.aggregations += n
+        self.nr_regions_sum += total[0]
+        self.window_start_us = self.guest.now_us
+        self._ops_update_if_due()
+
+    def mean_nr_regions(self) -> float:
+        """The mean number of regions the aggregations so far ended with (what hooks see)."""
+        return self.nr_regions_sum / self.aggregations if self.aggregations else float(self.nr_regions())
+
     def run_until(self, t_us: int) -> None:
         """Run the guest to ``t_us`` under monitoring, taking every sample that fits.
 
-        Whole aggregation intervals run first (each ends with kdamond's aggregation step), then
-        the whole sampling intervals of the current one that fit before ``t_us``; the rest (less
-        than one sampling interval) runs unsampled, so whatever happens at ``t_us`` is on time.
+        Whole aggregation intervals run first (each ends with kdamond's aggregation step; in C
+        when nothing needs to see each one, see needs_python_each_aggregation), then the whole
+        sampling intervals of the current one that fit before ``t_us``; the rest (less than one
+        sampling interval) runs unsampled, so whatever happens at ``t_us`` is on time.
         """
         g = self.guest
         while g.now_us + (self.next_aggregation - self.passed) * self.attrs.sample_us <= t_us:
-            self.step()
+            n = self._aggregations_in_c(t_us)
+            if n:
+                self._run_in_c(n)
+            else:
+                self.step()
         k = max(0, t_us - g.now_us) // self.attrs.sample_us
         if k > 0:   # part of an aggregation interval; step() samples the rest later
             self._sample(k)
