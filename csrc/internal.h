@@ -153,6 +153,8 @@ int alloc_with_reclaim(acma_mem *m, uint32_t order, uint32_t mt, uint32_t node, 
 void lru_add(acma_mem *m, uint32_t pfn);
 void lru_del(acma_mem *m, uint32_t pfn);
 uint64_t shrink_node(acma_mem *m, uint32_t node, uint64_t nr, int kswapd);
+void folio_activate_page(acma_mem *m, uint32_t pfn);
+int folio_deactivate_page(acma_mem *m, uint32_t pfn);
 void wake_kswapd_if_needed(acma_mem *m);
 
 /* access model (access.c) */
@@ -170,6 +172,10 @@ int evict_page(acma_mem *m, uint32_t pfn, int to_swap);
 
 /* memory (mem.c) */
 void *alloc_huge(size_t bytes);
+void move_page(acma_mem *m, uint32_t pfn, uint32_t np);
+
+/* DAMOS willneed (vma.c): read a swapped or dropped page back without a touch */
+int prefetch_page(acma_mem *m, uint64_t gvpn);
 
 /* costs (mem.c) */
 void charge_stall(acma_mem *m, uint32_t kind, double us);

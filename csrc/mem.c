@@ -368,20 +368,11 @@ int acma_free_pages(acma_mem *m, uint32_t pfn, uint32_t order)
 	return 0;
 }
 
-/* Move one mapped page elsewhere: same LRU place, same flags, the pte follows. */
-int acma_migrate_page(acma_mem *m, uint32_t pfn, uint32_t *new_pfn)
+/* Move mapped page pfn into the free page np (taken off the buddy lists by the caller, state
+ * DRIVER): same flags, same LRU place when on the same node, the pte follows; pfn is freed. */
+void move_page(acma_mem *m, uint32_t pfn, uint32_t np)
 {
-	if (pfn >= m->cfg.nr_pages)
-		return ACMA_EINVAL;
 	uint8_t s = m->pg[pfn].state;
-	uint32_t np;
-
-	if (s != ACMA_PS_ANON && s != ACMA_PS_FILE)
-		return ACMA_EBUSY;
-	if (try_zones(m, 0, ACMA_MT_MOVABLE, pfn_node(m, pfn), m->block_zone[pfn_block(m, pfn)], 0, &np)) {
-		m->counters[ACMA_C_PGMIGRATE_FAIL]++;
-		return ACMA_EOOM;
-	}
 	struct list *l = &m->nodes[pfn_node(m, pfn)].lru[(s == ACMA_PS_FILE ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON) +
 							  !!(m->pg[pfn].flags & ACMA_PG_ACTIVE)];
 	uint32_t after = m->pg[pfn].prev;
@@ -410,6 +401,23 @@ int acma_migrate_page(acma_mem *m, uint32_t pfn, uint32_t *new_pfn)
 	set_used_state(m, pfn, 1, s, ACMA_PS_DRIVER);
 	buddy_free(m, pfn, 0, 0);
 	m->counters[ACMA_C_PGMIGRATE_SUCCESS]++;
+}
+
+/* Move one mapped page elsewhere: same LRU place, same flags, the pte follows. */
+int acma_migrate_page(acma_mem *m, uint32_t pfn, uint32_t *new_pfn)
+{
+	if (pfn >= m->cfg.nr_pages)
+		return ACMA_EINVAL;
+	uint8_t s = m->pg[pfn].state;
+	uint32_t np;
+
+	if (s != ACMA_PS_ANON && s != ACMA_PS_FILE)
+		return ACMA_EBUSY;
+	if (try_zones(m, 0, ACMA_MT_MOVABLE, pfn_node(m, pfn), m->block_zone[pfn_block(m, pfn)], 0, &np)) {
+		m->counters[ACMA_C_PGMIGRATE_FAIL]++;
+		return ACMA_EOOM;
+	}
+	move_page(m, pfn, np);
 	*new_pfn = np;
 	return 0;
 }

@@ -68,6 +68,32 @@ static void activate(acma_mem *m, struct node *n, struct list *from, uint32_t pf
 	n->nonresident_age++;
 }
 
+/* folio_activate (mm/swap.c lru_activate) of a page on an LRU: to the active list's head,
+ * a workingset activation; nothing if already active. For DAMOS lru_prio. */
+void folio_activate_page(acma_mem *m, uint32_t pfn)
+{
+	struct node *n = &m->nodes[pfn_node(m, pfn)];
+	int file = m->pg[pfn].state == ACMA_PS_FILE;
+
+	if (!(m->pg[pfn].flags & ACMA_PG_ACTIVE))
+		activate(m, n, &n->lru[file ? LRU_INACTIVE_FILE : LRU_INACTIVE_ANON], pfn, file);
+}
+
+/* folio_deactivate (mm/swap.c lru_deactivate): an active or referenced page goes to the
+ * inactive list's head with both flags cleared; others stay. Returns 1 if it moved. */
+int folio_deactivate_page(acma_mem *m, uint32_t pfn)
+{
+	uint8_t f = m->pg[pfn].flags;
+
+	if (!(f & (ACMA_PG_ACTIVE | ACMA_PG_REFERENCED)))
+		return 0;
+	lru_del(m, pfn);
+	m->pg[pfn].flags = (uint8_t)(f & ~(ACMA_PG_ACTIVE | ACMA_PG_REFERENCED));
+	lru_add(m, pfn);
+	m->counters[ACMA_C_PGDEACTIVATE]++;
+	return 1;
+}
+
 /* shrink_inactive_list + folio_check_references on up to nr tail pages. */
 static uint64_t shrink_inactive(acma_mem *m, uint32_t nid, int file, uint64_t nr, int kswapd,
 				uint64_t want)

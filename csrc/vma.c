@@ -394,8 +394,9 @@ int evict_page(acma_mem *m, uint32_t pfn, int to_swap)
 	return 0;
 }
 
-/* workingset_refault: activate when the refault distance fits the workingset. */
-static void refault(acma_mem *m, uint32_t pfn, uint32_t shadow, int anon)
+/* workingset_refault: activate when the refault distance fits the workingset. A prefetch
+ * (DAMOS willneed's readahead) is detected the same way but stalls nobody. */
+static void refault(acma_mem *m, uint32_t pfn, uint32_t shadow, int anon, int prefetch)
 {
 	struct node *n = &m->nodes[pfn_node(m, pfn)];
 	uint32_t dist = (n->nonresident_age - shadow) & SHADOW_AGE_MASK;
@@ -404,7 +405,8 @@ static void refault(acma_mem *m, uint32_t pfn, uint32_t shadow, int anon)
 
 	ws += anon ? n->lru[LRU_INACTIVE_FILE].n : (m->swap_used < m->cfg.swap_pages ? n->lru[LRU_INACTIVE_ANON].n : 0);
 	m->counters[ACMA_C_WORKINGSET_REFAULT]++;
-	m->counters[ACMA_C_PGMAJFAULT]++;
+	if (!prefetch)
+		m->counters[ACMA_C_PGMAJFAULT]++;
 	if (dist <= ws) {
 		m->pg[pfn].flags |= ACMA_PG_ACTIVE;
 		n->nonresident_age++;
@@ -413,14 +415,17 @@ static void refault(acma_mem *m, uint32_t pfn, uint32_t shadow, int anon)
 	if (shadow & SHADOW_WS) {
 		m->pg[pfn].flags |= ACMA_PG_WORKINGSET;
 		m->counters[ACMA_C_WORKINGSET_RESTORE]++;
-		charge_stall(m, ACMA_STALL_REFAULT, io_us);   /* a thrashing refault is a memstall */
+		if (!prefetch)
+			charge_stall(m, ACMA_STALL_REFAULT, io_us);   /* a thrashing refault is a memstall */
 	}
-	charge_stall(m, ACMA_WAIT_MAJOR, io_us);
+	if (!prefetch)
+		charge_stall(m, ACMA_WAIT_MAJOR, io_us);
 }
 
 /* A touch of a non-present page: allocate, map, account. Its heap entry, if any, was popped
- * by the caller or is left behind as stale. */
-static int fault(acma_mem *m, struct vma *v, uint64_t g, int write)
+ * by the caller or is left behind as stale. A prefetch maps the page without a touch: not
+ * young, no fault counted, its I/O charged to the caller (the kdamond), not to the workload. */
+static int map_in(acma_mem *m, struct vma *v, uint64_t g, int write, int prefetch)
 {
 	uint32_t p = m->pte[g];
 	uint32_t kind = pte_kind(p), shadow = pte_shadow(p);
@@ -433,19 +438,20 @@ static int fault(acma_mem *m, struct vma *v, uint64_t g, int write)
 	set_used_state(m, pfn, 1, ACMA_PS_DRIVER, v->kind == ACMA_VMA_FILE ? ACMA_PS_FILE : ACMA_PS_ANON);
 	m->pg[pfn].owner = (uint32_t)g;
 	m->pte[g] = pfn;
-	m->pg[pfn].flags = ACMA_PG_YOUNG | (write ? ACMA_PG_DIRTY : 0);
+	m->pg[pfn].flags = prefetch ? 0 : ACMA_PG_YOUNG | (write ? ACMA_PG_DIRTY : 0);
 	m->pg[pfn].flags2 = 0;
 	m->pg[pfn].last_clear = m->now;
 	v->nr_present++;
-	m->counters[ACMA_C_PGFAULT]++;
+	if (!prefetch)
+		m->counters[ACMA_C_PGFAULT]++;
 	if (kind == NP_SWAPPED) {
 		v->nr_swapped--;
 		m->swap_used--;
 		m->counters[ACMA_C_PSWPIN]++;
-		refault(m, pfn, shadow, 1);
+		refault(m, pfn, shadow, 1, prefetch);
 	} else if (kind == NP_FILE) {
 		v->nr_file--;
-		refault(m, pfn, shadow, 0);
+		refault(m, pfn, shadow, 0, prefetch);
 	} else if (v->kind == ACMA_VMA_FILE) {
 		m->counters[ACMA_C_PGMAJFAULT]++;
 		charge_stall(m, ACMA_WAIT_MAJOR, m->cfg.costs.file_read_us);
@@ -456,6 +462,22 @@ static int fault(acma_mem *m, struct vma *v, uint64_t g, int write)
 	vma_update_next(m, v);
 	wake_kswapd_if_needed(m);
 	return 0;
+}
+
+static int fault(acma_mem *m, struct vma *v, uint64_t g, int write)
+{
+	return map_in(m, v, g, write, 0);
+}
+
+/* MADV_WILLNEED on one page: a swapped or dropped page is read back (swapin or page cache
+ * readahead; acma has no swap cache, so it is mapped at once). Others are left alone. */
+int prefetch_page(acma_mem *m, uint64_t g)
+{
+	uint32_t p = m->pte[g];
+
+	if (pte_present(p) || p == PTE_UNALLOC || pte_kind(p) == NP_FRESH)
+		return 0;
+	return map_in(m, vma_of(m, g, NULL), g, 0, 1);
 }
 
 static int touch(acma_mem *m, uint64_t g, int write)

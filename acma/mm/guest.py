@@ -182,6 +182,7 @@ class Process:
 
     def __init__(self, guest: "Guest", pid: int, name: str):
         self.guest, self.pid, self.name = guest, pid, name
+        self.cgroup = "/"          # its memory cgroup's path (acma.mm.memcg)
         self.vmas: list[Vma] = []
         self._heap_next = HEAP_BASE
         self._mmap_next = MMAP_BASE
