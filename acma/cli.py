@@ -299,3 +299,4 @@ def _duration_or_zero(text: str) -> int:
     except ConfigError:
         raise click.BadParameter(f"{text!r} is not a duration such as '1s' or '500 ms'",
                                  param_hint="'--time-range'") from None
+from .xval.cli import xval as _xval; main.add_command(_xval)  # acma xval (issue 7)

@@ -194,7 +194,10 @@ def format_side_by_side(kernel: Metrics, acma: Metrics, title: str, step_s: floa
         if k in kst:
             av = acma.scheme_stats.get(k) if acma.scheme_stats else None
             fmt = _mib if k.startswith("sz") else str
-            rows.append((f"scheme {k}", fmt(kst[k]), fmt(av) if av is not None else "pending"))
+            rows.append((f"scheme {k}", fmt(kst[k]), fmt(av) if av is not None else "-"))
+    for k in ("pswpout", "pswpin"):
+        if k in kernel.extra or k in acma.extra:
+            rows.append((f"vmstat {k} (pages)", kernel.extra.get(k, "-"), acma.extra.get(k, "-")))
     w0 = max(len(r[0]) for r in rows)
     w1 = max(max(len(str(r[1])) for r in rows), len("kernel"))
     lines = [title, f"{'':{w0}}  {'kernel':>{w1}}  acma"]
@@ -212,7 +215,7 @@ def format_side_by_side(kernel: Metrics, acma: Metrics, title: str, step_s: floa
 
 def to_json(kernel: Metrics, acma: Metrics, extra: dict) -> str:
     doc = {"kernel": {**kernel.summary(), "wss": kernel.wss, "nr_regions": kernel.nr_regions,
-                      "scheme_stats": kernel.scheme_stats},
+                      "scheme_stats": kernel.scheme_stats, "vmstat": kernel.extra},
            "acma": {**acma.summary(), "wss": acma.wss, "nr_regions": acma.nr_regions,
-                    "scheme_stats": acma.scheme_stats}, **extra}
+                    "scheme_stats": acma.scheme_stats, "vmstat": acma.extra}, **extra}
     return json.dumps(doc, indent=1)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..damon.context import Attrs
+from ..damos.engine import Engine
 from ..damos.scheme import Scheme
 from ..errors import ConfigError
 from ..io.atomic import write_text_atomic
@@ -41,8 +42,6 @@ from .shapes import SHAPES, shape
 
 __all__ = ["XvalResult", "acma_side", "kernel_side", "load_xval_workload", "run_damon_xval"]
 
-ACMA_SCHEME_PENDING = ("acma's scheme stats: pending (DAMOS engine not merged into this branch yet; "
-                       "the kernel's stats are real)")
 SHORTFALL = 0.95  # a phase whose guest program paid fewer touches than this share is flagged
 
 
@@ -87,13 +86,19 @@ def kernel_side(kit: GuestKit, wl: Workload, ops: str, attrs: Attrs, scheme: Sch
 
 
 def acma_side(wl: Workload, ops: str, attrs: Attrs, scheme: Scheme, opts: GuestOptions, duration_us: int):
-    """The same workload, attributes and guest size in acma; returns (monitor, record)."""
+    """The same workload, attributes, scheme and guest size in acma; returns the monitor, its
+    record, the scheme's stats and the guest's swap counters."""
     loaded = LoadedWorkload("model", wl.name, wl.cycle_us, workload=wl)
     guest = GuestConfig(size=f"{opts.mem_mib} MiB", swap=f"{opts.swap_mib} MiB" if opts.swap_mib else 0,
                         seed=opts.seed, thp=opts.thp != "never")
     mon = build_monitor(loaded, ops=ops, attrs=attrs, guest=guest)
+    engine = Engine(mon.ctx, [scheme])
     mon.run(duration_us)
-    return mon, mon.record()
+    st = engine.stats()[0]
+    stats = {k: getattr(st, k) for k in ("nr_tried", "sz_tried", "nr_applied", "sz_applied", "qt_exceeds")}
+    vm = mon.sim.guest.vmstat()
+    stats_vm = {k: int(vm[k]) for k in ("pswpout", "pswpin") if k in vm}
+    return mon, mon.record(), stats, stats_vm
 
 
 @dataclass
@@ -118,7 +123,7 @@ def run_damon_xval(kit: GuestKit, wl: Workload, ops: str, attrs: Attrs, scheme: 
     write_record(outdir / "kernel.data", krun.record)
     duration_us = wl.cycle_us * wl.repeat
     t = time.monotonic()
-    mon, arec = acma_side(wl, ops, attrs, scheme, opts, duration_us)
+    mon, arec, astats, avm = acma_side(wl, ops, attrs, scheme, opts, duration_us)
     write_record(outdir / "acma.data", arec)
     say(f"acma ran the same {duration_us / 1e6:g} s in {time.monotonic() - t:.1f} s")
 
@@ -135,8 +140,9 @@ def run_damon_xval(kit: GuestKit, wl: Workload, ops: str, attrs: Attrs, scheme: 
         ranges_of = None
     krec.targets[0].snapshots = [s for s in krec.targets[0].snapshots if s.end_ns <= duration_us * 1000]
     km = measure(krec, k_nr, wl, ranges_of, krun.scheme_stats)
-    am = measure(arec, a_nr, wl, ranges_of, None)
-    notes = [ACMA_SCHEME_PENDING]
+    am = measure(arec, a_nr, wl, ranges_of, astats)
+    km.extra, am.extra = {k: krun.vmstat.get(k, 0) for k in ("pswpout", "pswpin")}, avm
+    notes = []
     for i, done, owed in krun.touches:
         if owed and done < SHORTFALL * owed:
             notes.append(f"note: in phase {i} the guest program paid {done / owed:.0%} of the touches the model "
