@@ -1,6 +1,6 @@
 """Boot Debian's kernel under QEMU (TCG) with a busybox initramfs and a generated init script.
 
-The init script does everything inside the guest: mounts, THP off, swap on a virtio disk, the
+The init script does everything inside the guest: mounts, THP off, swap on zram (in guest RAM, so no disk I/O timing enters the run), the
 balloon driver, then one scenario:
 
 * ``damon``: start the workload program (:mod:`acma.xval.cprog`), point one kdamond at it
@@ -72,10 +72,10 @@ up() { read u rest < /proc/uptime; echo $u; }
 echo "@@ boot t=$(up) kernel=$(uname -r) memtotal_kb=$(awk '/MemTotal/{print $2}' /proc/meminfo)"
 echo %(thp)s > /sys/kernel/mm/transparent_hugepage/enabled
 insmod /virtio_balloon.ko
-if [ %(swap)d = 1 ]; then
-  insmod /virtio_blk.ko
-  while [ ! -b /dev/vda ]; do sleep 0.05; done
-  mkswap /dev/vda > /dev/null && swapon /dev/vda
+if [ %(swap_mib)d -gt 0 ]; then
+  for m in zsmalloc lz4_compress lz4hc_compress zram; do insmod /$m.ko; done
+  echo %(swap_mib)dM > /sys/block/zram0/disksize
+  mkswap /dev/zram0 > /dev/null && swapon /dev/zram0
 fi
 echo "@@ setup swap_kb=$(awk '/SwapTotal/{print $2}' /proc/meminfo) thp=%(thp)s reporting_order=$(cat /sys/module/page_reporting/parameters/page_reporting_order 2>/dev/null)"
 stopped() { grep -q '^State:.*stopped' /proc/$1/status; }
@@ -155,7 +155,7 @@ def damon_init_script(ops: str, attrs: Attrs, scheme: Scheme, opts: GuestOptions
     raw = scheme.raw_pattern(attrs)
     q = scheme.quota
     return (_COMMON + _DAMON) % dict(
-        thp=opts.thp, swap=int(opts.swap_mib > 0), flusher_us=opts.flusher_us, ops=ops,
+        thp=opts.thp, swap_mib=opts.swap_mib, flusher_us=opts.flusher_us, ops=ops,
         sample_us=attrs.sample_us, aggr_us=attrs.aggr_us, update_us=attrs.ops_update_us,
         min_nr=attrs.min_nr_regions, max_nr=attrs.max_nr_regions, action=scheme.action,
         apply_interval_us=scheme.apply_interval_us, min_sz=raw.min_sz_region, max_sz=raw.max_sz_region,
@@ -177,7 +177,7 @@ poweroff -f
 def fpr_init_script(alloc_mib: int, hold_ms: int, after_ms: int, step_ms: int, opts: GuestOptions) -> str:
     """The guest's /init for a free page reporting run: /fpr allocates, holds, frees, watches."""
     opts.validate()
-    return (_COMMON + _FPR) % dict(thp=opts.thp, swap=int(opts.swap_mib > 0), alloc_mib=alloc_mib,
+    return (_COMMON + _FPR) % dict(thp=opts.thp, swap_mib=opts.swap_mib, alloc_mib=alloc_mib,
                                    hold_ms=hold_ms, after_ms=after_ms, step_ms=step_ms)
 
 
@@ -215,7 +215,7 @@ def _rss_kb(pid: int) -> int:
     return 0
 
 
-def qemu_command(kit: GuestKit, initrd: Path, opts: GuestOptions, swap_img: Path | None) -> list[str]:
+def qemu_command(kit: GuestKit, initrd: Path, opts: GuestOptions) -> list[str]:
     """The QEMU command line: one TCG vCPU, deterministic clocks, balloon with reporting."""
     cmd = [kit.qemu, "-machine", "q35", "-accel", "tcg", "-cpu", "max", "-smp", "1", "-m", str(opts.mem_mib),
            "-icount", "shift=2,sleep=off,align=off", "-seed", str(opts.seed),
@@ -223,21 +223,13 @@ def qemu_command(kit: GuestKit, initrd: Path, opts: GuestOptions, swap_img: Path
            "-display", "none", "-monitor", "none", "-serial", "stdio", "-no-reboot",
            "-append", "console=ttyS0 rdinit=/init panic=-1 loglevel=3 quiet",
            "-device", "virtio-balloon-pci,free-page-reporting=" + ("on" if opts.free_page_reporting else "off")]
-    if swap_img is not None:
-        cmd += ["-drive", f"file={swap_img},if=virtio,format=raw"]
     return cmd
 
 
 def run_qemu(kit: GuestKit, initrd: Path, opts: GuestOptions, workdir: Path, say=print,
              sample_rss: bool = False) -> GuestOutput:
     """Boot the guest and collect its console; ``sample_rss`` reads QEMU's VmRSS at each ``@@`` line."""
-    swap_img = None
-    if opts.swap_mib > 0:
-        swap_img = workdir / "swap.img"
-        with open(swap_img, "wb") as f:           # sparse and zeroed: identical at every run
-            f.truncate(0)
-            f.truncate(opts.swap_mib << 20)
-    cmd = qemu_command(kit, initrd, opts, swap_img)
+    cmd = qemu_command(kit, initrd, opts)
     (workdir / "qemu.cmd").write_text(" ".join(cmd) + "\n")
     t0 = time.monotonic()
     proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,

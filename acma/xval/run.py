@@ -67,13 +67,15 @@ def load_xval_workload(spec: str, repeat: int = 1) -> Workload:
 
 def _guest_files(kit: GuestKit, init: str, extra: dict) -> dict:
     return {"init": init.encode(), "bin/busybox": Path(kit.busybox),
-            "virtio_balloon.ko": kit.modules["virtio_balloon"], "virtio_blk.ko": kit.modules["virtio_blk"], **extra}
+            **{f"{name}.ko": path for name, path in kit.modules.items()}, **extra}
 
 
 def kernel_side(kit: GuestKit, wl: Workload, ops: str, attrs: Attrs, scheme: Scheme, opts: GuestOptions,
                 workdir: Path, say=print, program_seed: int = 1) -> tuple[KernelRun, list[str]]:
     """Build, boot and parse one guest DAMON run; returns the parsed run and the console lines."""
     t = time.monotonic()
+    workdir = Path(workdir)
+    workdir.mkdir(parents=True, exist_ok=True)
     compile_static(workload_to_c(wl, seed=program_seed), workdir / "wl")
     init = damon_init_script(ops, attrs, scheme, opts)
     build_initramfs(_guest_files(kit, init, {"wl": workdir / "wl"}), workdir / "initrd.gz")

@@ -5,8 +5,8 @@ installed with apt-get (about 50 MB of downloads, 10-60 s). The guest kernel is 
 ``linux-image-6.12-cloud-amd64`` (6.12 with DAMON vaddr/paddr/sysfs and free page reporting):
 its .deb (34 MB) is fetched with ``apt-get download`` and unpacked with ``dpkg-deb -x`` into a
 user cache directory (default ``~/.cache/acma/xval``, or ``$ACMA_XVAL_CACHE``); it is never
-installed on this machine. The two modules the guest loads (virtio_balloon, virtio_blk) are
-decompressed next to it.
+installed on this machine. The modules the guest loads (virtio_balloon; zram and its dependencies) are decompressed
+next to it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,10 @@ KERNEL_META = "linux-image-6.12-cloud-amd64"
 TOOLS = {"qemu-system-x86_64": "qemu-system-x86", "busybox": "busybox-static", "cpio": "cpio", "xz": "xz-utils",
          "gcc": "gcc"}
 APT_PACKAGES = ("qemu-system-x86", "busybox-static", "cpio", "xz-utils")
-MODULES = ("drivers/virtio/virtio_balloon.ko", "drivers/block/virtio_blk.ko")
+# the balloon driver, and zram with what it needs (swap in guest RAM: a disk's I/O completion
+# times depend on the host and would break the runs' determinism)
+MODULES = ("drivers/virtio/virtio_balloon.ko", "mm/zsmalloc.ko", "lib/lz4/lz4_compress.ko",
+           "lib/lz4/lz4hc_compress.ko", "drivers/block/zram/zram.ko")
 NEEDED_CONFIG = ("CONFIG_DAMON_VADDR=y", "CONFIG_DAMON_PADDR=y", "CONFIG_DAMON_SYSFS=y", "CONFIG_PAGE_REPORTING=y",
                  "CONFIG_EVENT_TRACING=y", "CONFIG_SWAP=y")
 
