@@ -44,6 +44,8 @@ _CHECK_NAMES = (
     "ok", "state counts", "pageblock counters", "free list", "overlapping free blocks",
     "free page not on a free list", "zone free count", "LRU list", "mapped page not on an LRU",
     "reverse map", "page table", "fault heap", "VMA counts", "swap accounting", "no memory",
+    "Reported flag on a page that is not a free block head",
+    "host backing: a page holding guest data is discarded, or the counts disagree",
 )
 
 

@@ -27,6 +27,8 @@ void set_used_state(acma_mem *m, uint32_t pfn, uint32_t npages, uint8_t from, ui
 	}
 	m->state_count[from] -= npages;
 	m->state_count[to] += npages;
+	if (m->bk && state_holds_data(to))
+		backing_use(m, pfn, npages);   /* the guest writes the pages: the host must back them */
 }
 
 static uint32_t block_mt(const acma_mem *m, uint32_t pfn)
@@ -128,11 +130,13 @@ static void claim_pageblock(acma_mem *m, uint32_t pb, uint32_t mt)
 	while (pfn < start + PB_PAGES) {
 		if (m->pg[pfn].flags & ACMA_PG_BUDDY) {
 			uint32_t o = m->pg[pfn].order;
+			uint8_t reported = m->pg[pfn].flags & ACMA_PG_REPORTED;
 
 			m->pb_mt[pb] = old;            /* off the list it is on... */
 			del_free_block(m, pfn);
-			m->pb_mt[pb] = (uint8_t)mt;    /* ...onto the new type's */
+			m->pb_mt[pb] = (uint8_t)mt;    /* ...onto the new type's (a move keeps PageReported) */
 			add_free_block(m, pfn, o, 0);
+			m->pg[pfn].flags |= reported;
 			pfn += 1u << o;
 		} else {
 			pfn++;
@@ -220,14 +224,16 @@ static int is_free_head(const acma_mem *m, uint32_t pfn, uint32_t order, uint32_
 /*
  * __free_one_page: the block's pages (state ACMA_PS_DRIVER or any used state already moved
  * to ACMA_PS_DRIVER by the caller) become free; merge with free buddies up to MAX_ORDER, retyping
- * a differing buddy at pageblock order and above; go to the tail when the caller asks
- * (FPI_TO_TAIL) or when the next-higher buddy is free (buddy_merge_likely).
+ * a differing buddy at pageblock order and above (a merged buddy loses PageReported); go to the
+ * tail when the caller asks (FPI_TO_TAIL) or when the next-higher buddy is free
+ * (buddy_merge_likely); then page_reporting_notify_free(order) unless FPI_SKIP_REPORT.
  */
-void buddy_free(acma_mem *m, uint32_t pfn, uint32_t order, int to_tail)
+void buddy_free(acma_mem *m, uint32_t pfn, uint32_t order, uint32_t fpi)
 {
 	uint32_t zone = pfn_zone(m, pfn);
 	struct zone *z = &m->zones[zone];
 	uint32_t n = 1u << order;
+	int to_tail = !!(fpi & FPI_TO_TAIL);
 
 	set_used_state(m, pfn, n, ACMA_PS_DRIVER, ACMA_PS_FREE);
 	for (uint32_t i = pfn; i < pfn + n; i++) {
@@ -256,6 +262,41 @@ void buddy_free(acma_mem *m, uint32_t pfn, uint32_t order, int to_tail)
 		to_tail = is_free_head(m, higher, order + 1, zone);
 	}
 	add_free_block(m, pfn, order, to_tail);
+	if (!(fpi & FPI_SKIP_REPORT))
+		reporting_notify_free(m, order);
+}
+
+/*
+ * __isolate_free_page: take free head pfn off its list as if allocating it (it must leave
+ * the zone above min + its size, order-0 check), without splitting it; a block of at least half
+ * a pageblock makes its pageblocks MOVABLE (move_freepages_block). The pages become
+ * ACMA_PS_DRIVER until buddy_putback_isolated. Returns 1, or 0 when the watermark forbids it.
+ */
+int buddy_isolate_free(acma_mem *m, uint32_t pfn)
+{
+	uint32_t zone = pfn_zone(m, pfn), order = m->pg[pfn].order, n = 1u << order;
+	struct zone *z = &m->zones[zone];
+
+	if (!zone_watermark_ok(m, zone, 0, z->wmark_min + n))
+		return 0;
+	del_free_block(m, pfn);
+	z->free -= n;
+	for (uint32_t i = pfn; i < pfn + n; i++)
+		m->pb_free[i >> ACMA_PAGEBLOCK_ORDER]--;
+	set_used_state(m, pfn, n, ACMA_PS_FREE, ACMA_PS_DRIVER);
+	if (order >= ACMA_PAGEBLOCK_ORDER)
+		set_pb_mt_range(m, pfn, order, ACMA_MT_MOVABLE);
+	else if (order == ACMA_PAGEBLOCK_ORDER - 1 && block_mt(m, pfn) != ACMA_MT_MOVABLE)
+		claim_pageblock(m, pfn >> ACMA_PAGEBLOCK_ORDER, ACMA_MT_MOVABLE);
+	return 1;
+}
+
+/* __putback_isolated_page: back to the free list's tail, merging, without a reporting notify;
+ * neither an allocation nor a free in the vmstat counters. */
+void buddy_putback_isolated(acma_mem *m, uint32_t pfn, uint32_t order)
+{
+	buddy_free(m, pfn, order, FPI_TO_TAIL | FPI_SKIP_REPORT);
+	m->counters[ACMA_C_PGFREE] -= 1u << order;
 }
 
 /* zone_watermark_ok for one order, without highatomic, CMA or lowmem_reserve. */

@@ -108,6 +108,11 @@ struct acma_mem {
 	uint64_t nr_stalls, cap_stalls;
 	/* a nanosecond accumulator for costs charged to nobody in particular */
 	double pending_ns;
+	/* between guest and host (NULL until enabled): free page reporting (reporting.c), the
+	 * host-page backing tracker (backing.c), balloon pages (balloon.c) */
+	struct reporting *rep;
+	struct backing *bk;
+	struct balloon *bl;
 };
 
 /* rng.c-free hashing: splitmix64 finaliser, the counter-based generator of every draw */
@@ -137,11 +142,18 @@ void list_init(struct list *l);
 void list_add_head(acma_mem *m, struct list *l, uint32_t i);
 void list_add_tail(acma_mem *m, struct list *l, uint32_t i);
 void list_del(acma_mem *m, struct list *l, uint32_t i);
+void list_rotate_to_front(acma_mem *m, struct list *l, uint32_t i);
+
+/* buddy_free flags (__free_one_page's FPI_*) */
+#define FPI_TO_TAIL 1u
+#define FPI_SKIP_REPORT 2u
 
 /* page state bookkeeping (buddy.c) */
 void set_used_state(acma_mem *m, uint32_t pfn, uint32_t npages, uint8_t from, uint8_t to);
 int buddy_alloc(acma_mem *m, uint32_t zone, uint32_t order, uint32_t mt, uint32_t *pfn);
-void buddy_free(acma_mem *m, uint32_t pfn, uint32_t order, int to_tail);
+void buddy_free(acma_mem *m, uint32_t pfn, uint32_t order, uint32_t fpi);
+int buddy_isolate_free(acma_mem *m, uint32_t pfn);     /* __isolate_free_page: 1 on success */
+void buddy_putback_isolated(acma_mem *m, uint32_t pfn, uint32_t order);
 void buddy_take_block(acma_mem *m, uint32_t pfn);   /* remove a free head from its list */
 int zone_watermark_ok(const acma_mem *m, uint32_t zone, uint32_t order, uint64_t mark);
 int try_zones(acma_mem *m, uint32_t order, uint32_t mt, uint32_t node, int movable,
@@ -179,5 +191,25 @@ int prefetch_page(acma_mem *m, uint64_t gvpn);
 
 /* costs (mem.c) */
 void charge_stall(acma_mem *m, uint32_t kind, double us);
+
+/* between guest and host: hooks the allocator calls, checks and checkpoint sections */
+static inline int state_holds_data(uint8_t s)
+{
+	return s == ACMA_PS_ANON || s == ACMA_PS_FILE || s == ACMA_PS_KERNEL;
+}
+void reporting_notify_free(acma_mem *m, uint32_t order);    /* reporting.c */
+void backing_use(acma_mem *m, uint32_t pfn, uint32_t npages);  /* backing.c */
+int balloon_oom_deflate(acma_mem *m);                        /* balloon.c: pages freed */
+struct stream;                                               /* snapshot.c */
+void snap_xfer(struct stream *s, void *p, uint64_t n);
+int snap_reading(const struct stream *s);
+int reporting_walk(acma_mem *m, struct stream *s);
+int backing_walk(acma_mem *m, struct stream *s);
+int balloon_walk(acma_mem *m, struct stream *s);
+void reporting_free(acma_mem *m);
+void backing_free(acma_mem *m);
+void balloon_free(acma_mem *m);
+int reporting_check(const acma_mem *m);
+int backing_check(const acma_mem *m);
 
 #endif

@@ -48,3 +48,18 @@ void list_del(acma_mem *m, struct list *l, uint32_t i)
 	m->pg[i].prev = m->pg[i].next = NIL;
 	l->n--;
 }
+
+/* list_rotate_to_front: i becomes the head; the entries before it move, in order, to the tail. */
+void list_rotate_to_front(acma_mem *m, struct list *l, uint32_t i)
+{
+	uint32_t p = m->pg[i].prev;
+
+	if (p == NIL)
+		return;
+	m->pg[l->tail].next = l->head;
+	m->pg[l->head].prev = l->tail;
+	m->pg[p].next = NIL;
+	m->pg[i].prev = NIL;
+	l->head = i;
+	l->tail = p;
+}

@@ -105,7 +105,7 @@ static int block_set_online(acma_mem *m, uint32_t b, uint32_t zone_type)
 		m->pb_mt[pb] = ACMA_MT_MOVABLE;
 	set_used_state(m, start, n, ACMA_PS_OFFLINE, ACMA_PS_DRIVER);
 	for (uint32_t pfn = start; pfn < start + n; pfn += 1u << ACMA_MAX_ORDER)
-		buddy_free(m, pfn, ACMA_MAX_ORDER, 1);   /* onlining frees to the tail */
+		buddy_free(m, pfn, ACMA_MAX_ORDER, FPI_TO_TAIL);   /* onlining frees to the tail */
 	m->counters[ACMA_C_PGFREE] -= n;
 	z->present += n;
 	z->managed += n;
@@ -205,6 +205,9 @@ void acma_mem_free(acma_mem *m)
 	free(m->pb_unmov);
 	free(m->zones);
 	free(m->nodes);
+	reporting_free(m);
+	backing_free(m);
+	balloon_free(m);
 	free(m);
 }
 
@@ -441,7 +444,7 @@ static void unisolate(acma_mem *m, uint32_t start, uint32_t n, const uint8_t *sa
 			continue;
 		m->pb_free[pfn >> ACMA_PAGEBLOCK_ORDER]--;
 		set_used_state(m, pfn, 1, ACMA_PS_FREE, ACMA_PS_DRIVER);
-		buddy_free(m, pfn, 0, 1);
+		buddy_free(m, pfn, 0, FPI_TO_TAIL | FPI_SKIP_REPORT);   /* undo_isolate: no notify */
 		m->counters[ACMA_C_PGFREE]--;
 	}
 }

@@ -262,6 +262,9 @@ int alloc_with_reclaim(acma_mem *m, uint32_t order, uint32_t mt, uint32_t node, 
 			return 0;
 		noprogress = got ? 0 : noprogress + 1;
 	}
+	while (balloon_oom_deflate(m))   /* the OOM notifier freed balloon pages: retry */
+		if (!try_zones(m, order, mt, node, movable, 0, pfn))
+			return 0;
 	m->counters[ACMA_C_OOM]++;
 	return ACMA_EOOM;
 }

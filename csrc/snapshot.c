@@ -38,6 +38,21 @@ static void xfer(struct stream *s, void *p, uint64_t n)
 
 #define XFER(s, x) xfer((s), &(x), sizeof(x))
 
+/* For the optional sections other files keep (reporting, backing, balloon). */
+void snap_xfer(struct stream *s, void *p, uint64_t n) { xfer(s, p, n); }
+int snap_reading(const struct stream *s) { return s->reading; }
+
+static int walk_optional(acma_mem *m, struct stream *s)
+{
+	int err = reporting_walk(m, s);
+
+	if (!err)
+		err = backing_walk(m, s);
+	if (!err)
+		err = balloon_walk(m, s);
+	return err;
+}
+
 /* Everything whose size the configuration fixes, then the counts of what follows. */
 static void walk_fixed(acma_mem *m, struct stream *s)
 {
@@ -101,6 +116,7 @@ static void save_all(acma_mem *m, struct stream *w)
 		XFER(w, v->nheap);
 		xfer(w, v->heap, v->nheap * (uint64_t)sizeof(struct heap_ent));
 	}
+	walk_optional(m, w);
 }
 
 int acma_mem_save(const acma_mem *m, uint8_t *buf, uint64_t cap, uint64_t *len)
@@ -185,6 +201,8 @@ static int load_body(acma_mem *m, struct stream *r)
 		return ACMA_ENOMEM;
 	xfer(r, m->stalls, m->nr_stalls * sizeof(acma_stall));
 	err = load_vmas(m, r);
+	if (!err)
+		err = walk_optional(m, r);
 	if (err)
 		return err;
 	if (r->pos != r->cap)
