@@ -10,12 +10,13 @@ sleeps and reports the shortfall (``owed`` vs ``done`` per phase) so the compari
 
 Layout follows acma's :class:`~acma.mm.guest.Process`: one anonymous mapping per region,
 2 MiB-aligned with a 2 MiB hole between them so that the kernel keeps them as separate VMAs.
-Every in-use page is written once before the phases start (acma starts them allocated). A
-phase's ``sizes`` shrink a region with ``MADV_DONTNEED`` past the new size (the pages are
-freed) or grow it (new pages fault in on their first touch).
+No page is touched before the phases start: acma's in-use pages start "fresh" (allocated to
+the VMA, not present) and fault in on their first touch, and so do the kernel's. A phase's
+``sizes`` shrink a region with ``MADV_DONTNEED`` past the new size (the pages are freed) or
+grow it (new pages fault in on their first touch).
 
 Protocol with the guest's init script (lines on stdout start with ``@@ wl``): the program maps
-and fills its regions, prints them, stops itself (SIGSTOP) so DAMON can be pointed at it, runs
+its regions, prints them, stops itself (SIGSTOP) so DAMON can be pointed at it, runs
 its phases when continued, stops itself again when done (so the final stats are read while the
 target still exists), and exits when continued. An optional child sleeps 1 ms in a loop: its
 context switches flush QEMU's software TLB as real hardware's TLB evictions would (without it
@@ -109,8 +110,6 @@ static void map_regions(void)
 		if (base[i] == MAP_FAILED) { perror("@@ wl mmap"); exit(2); }
 		off = (uint64_t)(want - area) + (bytes + GAP - 1) / GAP * GAP + GAP;
 		in_use[i] = regions[i].initial_pages;
-		for (uint64_t p = 0; p < in_use[i]; p++)
-			base[i][p * PAGE] = 1;
 		printf("@@ wl region %%s %%llu-%%llu in_use=%%llu\n", regions[i].name, (unsigned long long)(uintptr_t)base[i],
 		       (unsigned long long)((uintptr_t)base[i] + bytes), (unsigned long long)(in_use[i] * PAGE));
 	}

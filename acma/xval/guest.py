@@ -103,12 +103,16 @@ echo %(max_nr)d > $A/nr_regions/max
 echo %(min_nr)d > $A/nr_regions/min
 echo 1 > $C/targets/nr_targets
 if [ %(ops)s = paddr ]; then
-  R=$(awk -F'[-: ]+' '/System RAM/ && $1 !~ /^ / {s=strtonum("0x"$1); e=strtonum("0x"$2)+1; if (e-s > best) {best=e-s; bs=s; be=e}} END {printf "%%d %%d", bs, be}' /proc/iomem)
-  set -- $R
+  best=0
+  while IFS= read -r line; do
+    case "$line" in " "*) continue ;; *"System RAM"*) ;; *) continue ;; esac
+    r=${line%%%% *}; s=$((0x${r%%-*})); e=$((0x${r#*-} + 1))
+    if [ $((e - s)) -gt $best ]; then best=$((e - s)); bs=$s; be=$e; fi
+  done < /proc/iomem
   echo 1 > $C/targets/0/regions/nr_regions
-  echo $2 > $C/targets/0/regions/0/end
-  echo $1 > $C/targets/0/regions/0/start
-  echo "@@ paddr range $1-$2"
+  echo $be > $C/targets/0/regions/0/end
+  echo $bs > $C/targets/0/regions/0/start
+  echo "@@ paddr range $bs-$be"
 else
   echo $WL > $C/targets/0/pid_target
 fi
