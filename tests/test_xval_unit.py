@@ -21,7 +21,7 @@ from acma.xval.cprog import compile_static, workload_to_c
 from acma.xval.guest import GuestOptions, damon_init_script
 from acma.xval.initramfs import build_initramfs
 from acma.xval.parse import parse_damon_output
-from acma.xval.run import load_xval_workload
+from acma.xval.run import load_xval_workload, run_damon_xval
 from acma.xval.shapes import SHAPES
 
 MiB = 1 << 20
@@ -157,3 +157,39 @@ def test_workload_loading(tmp_path):
     assert load_xval_workload(str(p), repeat=3).repeat == 3
     with pytest.raises(ConfigError, match="workload"):
         load_xval_workload(str(tmp_path / "missing.cfg"))
+    two = Workload("two", (Region("a", MiB), Region("b", MiB)), (Phase("p", 1000, ()),), repeat=1)
+    with pytest.raises(ConfigError, match="paddr"):   # refused before any guest boots
+        run_damon_xval(None, two, "vaddr", Attrs(), Scheme(), GuestOptions(), tmp_path)
+
+
+def test_fpr_samples_join_the_rss_read_at_each_line():
+    from acma.xval.fpr import _summary, parse_fpr
+    lines = ["boot noise", "@@ fpr t=1.000000 stage=touched nr_free_pages=100 nr_anon_pages=5",
+             "@@ fpr t=2.000000 stage=freed nr_free_pages=200 nr_anon_pages=1",
+             "@@ fpr t=4.000000 stage=after nr_free_pages=200 nr_anon_pages=1",
+             "@@ fpr t=5.000000 stage=after nr_free_pages=210 nr_anon_pages=1"]
+    s = parse_fpr(lines, [(1, 600_000), (2, 600_000), (3, 500_000), (4, 480_000)])
+    assert [x["t_s"] for x in s] == [-1.0, 0.0, 2.0, 3.0]
+    assert s[0]["free_kb"] == 400 and s[3]["rss_kb"] == 480_000
+    summary = _summary(s, 100)
+    assert summary["rss_returned_kb"] == 120_000 and summary["half_returned_after_s"] == 2.0
+
+
+def test_acma_fpr_returns_the_freed_memory_after_the_reporting_delay():
+    from acma.xval.fpr import acma_fpr
+    on = acma_fpr(64, 500, 3000, 250, GuestOptions(mem_mib=256, swap_mib=0), reporting=True)
+    off = acma_fpr(64, 500, 3000, 250, GuestOptions(mem_mib=256, swap_mib=0), reporting=False)
+    peak = max(x["rss_kb"] for x in on)
+    assert peak == 64 << 10
+    after_on = {x["t_s"]: x["rss_kb"] for x in on if x["stage"] == "after"}
+    assert after_on[1.75] == peak and after_on[2.0] == 0      # page_reporting's 2 s delay
+    assert all(x["rss_kb"] == peak for x in off if x["stage"] == "after")
+
+
+def test_cli_refuses_bad_input_before_booting(tmp_path):
+    from click.testing import CliRunner
+    from acma.cli import main
+    r = CliRunner().invoke(main, ["xval", "damon", str(tmp_path / "nope.cfg"), "--no-setup"])
+    assert r.exit_code != 0 and "moving-hot" in r.output
+    r = CliRunner().invoke(main, ["xval", "fpr", "--alloc", "400", "--mem", "512", "--no-setup"])
+    assert r.exit_code != 0 and "half the guest" in r.output

@@ -59,9 +59,6 @@ def load_xval_workload(spec: str, repeat: int = 1) -> Workload:
         wl = masim_to_workload(load_masim(spec), name=Path(spec).stem or "masim")
     if wl.repeat == 0:
         wl = dataclasses.replace(wl, repeat=repeat)
-    if len(wl.regions) < 3:
-        raise ConfigError("workload.regions", len(wl.regions),
-                          "at least 3 regions (acma's vaddr splits the address space at the gaps between them)")
     return wl
 
 
@@ -119,6 +116,9 @@ def run_damon_xval(kit: GuestKit, wl: Workload, ops: str, attrs: Attrs, scheme: 
     outdir.mkdir(parents=True, exist_ok=True)
     if ops not in ("vaddr", "paddr"):
         raise ConfigError("ops", ops, "vaddr or paddr")
+    if ops == "vaddr" and len(wl.regions) < 3:
+        raise ConfigError("workload.regions", len(wl.regions), "at least 3 regions for vaddr (acma's vaddr "
+                          "splits the address space at the gaps between them); use --ops paddr")
     attrs.validate()
     opts.validate()
     krun, _ = kernel_side(kit, wl, ops, attrs, scheme, opts, outdir, say)
