@@ -32,6 +32,8 @@ def _guest_options(f):
                      help="QEMU -seed (KASLR, guest RNG) and acma's guest seed."),
         click.option("--flusher-us", type=click.IntRange(0, 10**6), default=1000, show_default=True,
                      help="Period of the guest's TLB-flushing sleeper process (0: none)."),
+        click.option("--aslr/--no-aslr", default=True, show_default=True,
+                     help="Guest address-space randomisation (kernel.randomize_va_space 2 or 0)."),
         click.option("--timeout", "timeout_s", type=click.IntRange(10, 7200), default=900, show_default=True,
                      help="Kill QEMU after this many seconds."),
         click.option("--setup/--no-setup", "auto_setup", default=True,
@@ -77,7 +79,7 @@ def setup_cmd(apt: bool) -> None:
 @_guest_options
 def damon_cmd(workload, ops, outdir, sample_us, aggr_us, update_us, min_nr_regions, max_nr_regions, action,
               min_nr_accesses, max_nr_accesses, min_age, max_age, repeat, mem_mib, swap_mib, seed, flusher_us,
-              timeout_s, auto_setup) -> None:
+              aslr, timeout_s, auto_setup) -> None:
     """Run WORKLOAD (moving-hot, staircase, small-random, a masim .cfg or a workload .json) under the
     guest kernel's DAMON and under acma's, with the same attributes and one scheme, and compare."""
     from .run import load_xval_workload, run_damon_xval
@@ -89,7 +91,8 @@ def damon_cmd(workload, ops, outdir, sample_us, aggr_us, update_us, min_nr_regio
         scheme = Scheme(action=action, pattern=AccessPattern(
             min_nr_accesses=min_nr_accesses, max_nr_accesses=max_nr_accesses, min_age_region=min_age,
             max_age_region=MAX if max_age is None else max_age))
-        opts = GuestOptions(mem_mib=mem_mib, swap_mib=swap_mib, seed=seed, flusher_us=flusher_us, timeout_s=timeout_s)
+        opts = GuestOptions(mem_mib=mem_mib, swap_mib=swap_mib, seed=seed, flusher_us=flusher_us, timeout_s=timeout_s,
+                            aslr=aslr)
         opts.validate()
         kit = _kit(auto_setup)
         res = run_damon_xval(kit, wl, ops, attrs, scheme, opts, outdir, say=click.echo)
@@ -110,13 +113,13 @@ def damon_cmd(workload, ops, outdir, sample_us, aggr_us, update_us, min_nr_regio
 @click.option("--reporting/--no-reporting", default=True, help="virtio-balloon free-page-reporting=on|off.")
 @_guest_options
 def fpr_cmd(outdir, alloc_mib, hold_ms, after_ms, step_ms, reporting, mem_mib, swap_mib, seed, flusher_us,
-            timeout_s, auto_setup) -> None:
+            aslr, timeout_s, auto_setup) -> None:
     """Free page reporting: the guest frees memory; QEMU's RSS, the guest's vmstat/zoneinfo, and
     acma's reporting model (when merged) side by side."""
     from .fpr import run_fpr_xval
     try:
         opts = GuestOptions(mem_mib=mem_mib, swap_mib=swap_mib, seed=seed, flusher_us=flusher_us,
-                            timeout_s=timeout_s, free_page_reporting=reporting)
+                            timeout_s=timeout_s, free_page_reporting=reporting, aslr=aslr)
         opts.validate()
         if alloc_mib * 2 > mem_mib:
             raise ConfigError("alloc_mib", alloc_mib, f"at most half the guest's memory ({mem_mib // 2} MiB)")

@@ -39,7 +39,9 @@ MIN_MEM_MIB, MAX_MEM_MIB = 128, 4096
 
 @dataclass(frozen=True)
 class GuestOptions:
-    """The virtual machine: memory, swap disk, seed, TLB flusher, THP mode, time limit."""
+    """The virtual machine: memory, zram swap, seed, TLB flusher, THP mode, time limit, reporting,
+    and whether the guest randomises address spaces (off: the program's binary, heap and
+    mappings sit close together, which changes vaddr's initial regions; docs/fidelity.md)."""
 
     mem_mib: int = 512
     swap_mib: int = 256
@@ -48,6 +50,7 @@ class GuestOptions:
     thp: str = "never"
     timeout_s: int = 900
     free_page_reporting: bool = True
+    aslr: bool = True
 
     def validate(self) -> None:
         if isinstance(self.mem_mib, bool) or not isinstance(self.mem_mib, int) or not MIN_MEM_MIB <= self.mem_mib <= MAX_MEM_MIB:
@@ -58,6 +61,8 @@ class GuestOptions:
             raise ConfigError("seed", self.seed, "an integer in [0, 2**31)")
         if isinstance(self.flusher_us, bool) or not isinstance(self.flusher_us, int) or not 0 <= self.flusher_us <= 10**6:
             raise ConfigError("flusher_us", self.flusher_us, "an integer in [0, 1e6] µs (0: no TLB flusher)")
+        if not isinstance(self.aslr, bool):
+            raise ConfigError("aslr", self.aslr, "True or False (the guest's kernel.randomize_va_space 2 or 0)")
         if self.thp not in ("never", "madvise", "always"):
             raise ConfigError("thp", self.thp, "one of never, madvise, always")
         if isinstance(self.timeout_s, bool) or not isinstance(self.timeout_s, int) or not 10 <= self.timeout_s <= 7200:
@@ -71,13 +76,14 @@ mount -t proc proc /proc; mount -t sysfs sys /sys; mount -t devtmpfs dev /dev
 up() { read u rest < /proc/uptime; echo $u; }
 echo "@@ boot t=$(up) kernel=$(uname -r) memtotal_kb=$(awk '/MemTotal/{print $2}' /proc/meminfo)"
 echo %(thp)s > /sys/kernel/mm/transparent_hugepage/enabled
+echo %(aslr)d > /proc/sys/kernel/randomize_va_space
 insmod /virtio_balloon.ko
 if [ %(swap_mib)d -gt 0 ]; then
   for m in zsmalloc lz4_compress lz4hc_compress zram; do insmod /$m.ko; done
   echo %(swap_mib)dM > /sys/block/zram0/disksize
   mkswap /dev/zram0 > /dev/null && swapon /dev/zram0
 fi
-echo "@@ setup swap_kb=$(awk '/SwapTotal/{print $2}' /proc/meminfo) thp=%(thp)s reporting_order=$(cat /sys/module/page_reporting/parameters/page_reporting_order 2>/dev/null)"
+echo "@@ setup swap_kb=$(awk '/SwapTotal/{print $2}' /proc/meminfo) thp=%(thp)s aslr=%(aslr)d reporting_order=$(cat /sys/module/page_reporting/parameters/page_reporting_order 2>/dev/null)"
 stopped() { grep -q '^State:.*stopped' /proc/$1/status; }
 """
 
@@ -159,7 +165,7 @@ def damon_init_script(ops: str, attrs: Attrs, scheme: Scheme, opts: GuestOptions
     raw = scheme.raw_pattern(attrs)
     q = scheme.quota
     return (_COMMON + _DAMON) % dict(
-        thp=opts.thp, swap_mib=opts.swap_mib, flusher_us=opts.flusher_us, ops=ops,
+        thp=opts.thp, aslr=2 if opts.aslr else 0, swap_mib=opts.swap_mib, flusher_us=opts.flusher_us, ops=ops,
         sample_us=attrs.sample_us, aggr_us=attrs.aggr_us, update_us=attrs.ops_update_us,
         min_nr=attrs.min_nr_regions, max_nr=attrs.max_nr_regions, action=scheme.action,
         apply_interval_us=scheme.apply_interval_us, min_sz=raw.min_sz_region, max_sz=raw.max_sz_region,
@@ -181,7 +187,7 @@ poweroff -f
 def fpr_init_script(alloc_mib: int, hold_ms: int, after_ms: int, step_ms: int, opts: GuestOptions) -> str:
     """The guest's /init for a free page reporting run: /fpr allocates, holds, frees, watches."""
     opts.validate()
-    return (_COMMON + _FPR) % dict(thp=opts.thp, swap_mib=opts.swap_mib, alloc_mib=alloc_mib,
+    return (_COMMON + _FPR) % dict(thp=opts.thp, aslr=2 if opts.aslr else 0, swap_mib=opts.swap_mib, alloc_mib=alloc_mib,
                                    hold_ms=hold_ms, after_ms=after_ms, step_ms=step_ms)
 
 
