@@ -2,19 +2,16 @@
 the metrics. The guest runs themselves are in test_xval_guest.py (marker ``xval``)."""
 
 import gzip
-import os
 import shutil
 import signal
 import subprocess
 import time
 
-import numpy as np
 import pytest
 
 from acma.damon.context import Attrs
 from acma.damos.scheme import AccessPattern, Scheme
 from acma.errors import ConfigError, FormatError
-from acma.io.damo_record import DamonRecord, Intervals, Snapshot, TargetRecord
 from acma.workloads.model import Pattern, Phase, Region, Workload
 from acma.xval.compare import detect_times, rebase_record, wss_series
 from acma.xval.cprog import compile_static, workload_to_c

@@ -27,7 +27,8 @@ from pathlib import Path
 
 from ..io.atomic import write_text_atomic
 from .cprog import compile_static
-from .guest import GuestOptions, fpr_init_script, run_qemu
+from .guest import GuestOptions, fpr_init_script, guest_files, run_qemu
+from .initramfs import build_initramfs
 from .setup import GuestKit
 
 __all__ = ["FPR_PROGRAM", "FprResult", "parse_fpr", "run_fpr_xval"]
@@ -183,14 +184,12 @@ def acma_fpr(alloc_mib: int, hold_ms: int, after_ms: int, step_ms: int, opts: Gu
 def run_fpr_xval(kit: GuestKit, alloc_mib: int, hold_ms: int, after_ms: int, step_ms: int, opts: GuestOptions,
                  outdir, say=print) -> FprResult:
     """Run the guest scenario and write console.txt, fpr.json and fpr.txt into ``outdir``."""
-    from .run import _guest_files
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     t = time.monotonic()
     compile_static(FPR_PROGRAM, outdir / "fpr")
-    from .initramfs import build_initramfs
     init = fpr_init_script(alloc_mib, hold_ms, after_ms, step_ms, opts)
-    build_initramfs(_guest_files(kit, init, {"fpr": outdir / "fpr"}), outdir / "initrd.gz")
+    build_initramfs(guest_files(kit, init, {"fpr": outdir / "fpr"}), outdir / "initrd.gz")
     say(f"guest program and initramfs built in {time.monotonic() - t:.1f} s; booting QEMU "
         f"(free-page-reporting={'on' if opts.free_page_reporting else 'off'}; about 20-40 s)")
     out = run_qemu(kit, outdir / "initrd.gz", opts, outdir, say=say, sample_rss=True)

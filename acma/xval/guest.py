@@ -19,7 +19,6 @@ initramfs is byte-reproducible, so two runs print identical output.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import threading
 import time
@@ -31,7 +30,7 @@ from ..damos.scheme import Scheme
 from ..errors import ConfigError
 from .setup import GuestKit
 
-__all__ = ["GuestOptions", "GuestOutput", "damon_init_script", "fpr_init_script", "run_qemu"]
+__all__ = ["GuestOptions", "GuestOutput", "damon_init_script", "fpr_init_script", "guest_files", "run_qemu"]
 
 RTC_BASE = "2020-01-01T00:00:00"
 MIN_MEM_MIB, MAX_MEM_MIB = 128, 4096
@@ -152,10 +151,6 @@ poweroff -f
 """
 
 
-def _int_or_max(v: int, limit: int) -> int:
-    return min(int(v), limit)
-
-
 def damon_init_script(ops: str, attrs: Attrs, scheme: Scheme, opts: GuestOptions) -> str:
     """The guest's /init for a DAMON run (see the module doc)."""
     if ops not in ("vaddr", "paddr"):
@@ -189,6 +184,12 @@ def fpr_init_script(alloc_mib: int, hold_ms: int, after_ms: int, step_ms: int, o
     opts.validate()
     return (_COMMON + _FPR) % dict(thp=opts.thp, aslr=2 if opts.aslr else 0, swap_mib=opts.swap_mib, alloc_mib=alloc_mib,
                                    hold_ms=hold_ms, after_ms=after_ms, step_ms=step_ms)
+
+
+def guest_files(kit: GuestKit, init: str, programs: dict) -> dict:
+    """The initramfs contents: /init, busybox, the kit's modules and the given programs."""
+    return {"init": init.encode(), "bin/busybox": Path(kit.busybox),
+            **{f"{name}.ko": path for name, path in kit.modules.items()}, **programs}
 
 
 @dataclass

@@ -33,7 +33,7 @@ from ..workloads.masim import load_masim, masim_to_workload
 from ..workloads.model import Workload
 from .compare import Metrics, format_side_by_side, measure, rebase_record, to_json
 from .cprog import compile_static, workload_to_c
-from .guest import GuestOptions, damon_init_script, run_qemu
+from .guest import GuestOptions, damon_init_script, guest_files, run_qemu
 from .initramfs import build_initramfs
 from .parse import KernelRun, parse_damon_output
 from .plot import side_by_side_png
@@ -62,11 +62,6 @@ def load_xval_workload(spec: str, repeat: int = 1) -> Workload:
     return wl
 
 
-def _guest_files(kit: GuestKit, init: str, extra: dict) -> dict:
-    return {"init": init.encode(), "bin/busybox": Path(kit.busybox),
-            **{f"{name}.ko": path for name, path in kit.modules.items()}, **extra}
-
-
 def kernel_side(kit: GuestKit, wl: Workload, ops: str, attrs: Attrs, scheme: Scheme, opts: GuestOptions,
                 workdir: Path, say=print, program_seed: int = 1) -> tuple[KernelRun, list[str]]:
     """Build, boot and parse one guest DAMON run; returns the parsed run and the console lines."""
@@ -75,7 +70,7 @@ def kernel_side(kit: GuestKit, wl: Workload, ops: str, attrs: Attrs, scheme: Sch
     workdir.mkdir(parents=True, exist_ok=True)
     compile_static(workload_to_c(wl, seed=program_seed), workdir / "wl")
     init = damon_init_script(ops, attrs, scheme, opts)
-    build_initramfs(_guest_files(kit, init, {"wl": workdir / "wl"}), workdir / "initrd.gz")
+    build_initramfs(guest_files(kit, init, {"wl": workdir / "wl"}), workdir / "initrd.gz")
     say(f"guest program and initramfs built in {time.monotonic() - t:.1f} s; booting QEMU (TCG, 1 vCPU, "
         f"{opts.mem_mib} MiB; boot ~7 s, then about 1-1.5x the workload's {wl.cycle_us * wl.repeat / 1e6:g} s)")
     out = run_qemu(kit, workdir / "initrd.gz", opts, workdir, say=say)
