@@ -152,6 +152,8 @@ def test_workload_loading(tmp_path):
     p = tmp_path / "w.json"
     p.write_text(__import__("json").dumps(dict(_tiny(repeat=0).to_dict())))
     assert load_xval_workload(str(p), repeat=3).repeat == 3
+    half = load_xval_workload(str(p), rate_scale=0.5)
+    assert half.phases[1].patterns[0].rate_hz == 1000.0 and half.phases[1].sizes == {"c": 2 * MiB}
     with pytest.raises(ConfigError, match="workload"):
         load_xval_workload(str(tmp_path / "missing.cfg"))
     two = Workload("two", (Region("a", MiB), Region("b", MiB)), (Phase("p", 1000, ()),), repeat=1)

@@ -76,15 +76,17 @@ def setup_cmd(apt: bool) -> None:
 @click.option("--max-age", type=int, default=None, help="Aggregation intervals [default: no limit].")
 @click.option("--repeat", type=click.IntRange(1, 1000), default=1, show_default=True,
               help="Passes of a workload that repeats forever (masim configs).")
+@click.option("--rate-scale", type=click.FloatRange(1e-9, 1e3), default=1.0, show_default=True,
+              help="Multiply every touch rate, on both sides (a TCG guest pays about 2 M touches/s).")
 @_guest_options
 def damon_cmd(workload, ops, outdir, sample_us, aggr_us, update_us, min_nr_regions, max_nr_regions, action,
-              min_nr_accesses, max_nr_accesses, min_age, max_age, repeat, mem_mib, swap_mib, seed, flusher_us,
+              min_nr_accesses, max_nr_accesses, min_age, max_age, repeat, rate_scale, mem_mib, swap_mib, seed, flusher_us,
               aslr, timeout_s, auto_setup) -> None:
     """Run WORKLOAD (moving-hot, staircase, small-random, a masim .cfg or a workload .json) under the
     guest kernel's DAMON and under acma's, with the same attributes and one scheme, and compare."""
     from .run import load_xval_workload, run_damon_xval
     try:
-        wl = load_xval_workload(workload, repeat)
+        wl = load_xval_workload(workload, repeat, rate_scale)
         attrs = Attrs(sample_us=sample_us, aggr_us=aggr_us, ops_update_us=update_us,
                       min_nr_regions=min_nr_regions, max_nr_regions=max_nr_regions)
         attrs.validate()

@@ -45,9 +45,20 @@ __all__ = ["XvalResult", "acma_side", "kernel_side", "load_xval_workload", "run_
 SHORTFALL = 0.95  # a phase whose guest program paid fewer touches than this share is flagged
 
 
-def load_xval_workload(spec: str, repeat: int = 1) -> Workload:
+def scale_rates(wl: Workload, factor: float) -> Workload:
+    """``wl`` with every pattern's touch rate multiplied by ``factor`` (for both sides alike: a
+    masim config under acma's default timing asks for far more touches than a TCG guest pays)."""
+    if isinstance(factor, bool) or not isinstance(factor, (int, float)) or not 1e-9 <= factor <= 1e3:
+        raise ConfigError("rate_scale", factor, "a factor in [1e-9, 1e3]")
+    phases = tuple(dataclasses.replace(ph, patterns=tuple(dataclasses.replace(p, rate_hz=p.rate_hz * factor)
+                                                          for p in ph.patterns)) for ph in wl.phases)
+    return dataclasses.replace(wl, phases=phases)
+
+
+def load_xval_workload(spec: str, repeat: int = 1, rate_scale: float = 1.0) -> Workload:
     """A built-in shape name, a masim ``.cfg`` or a workload ``.json`` (``Workload.to_dict``);
-    the guest program must end, so a workload that repeats forever runs ``repeat`` times."""
+    the guest program must end, so a workload that repeats forever runs ``repeat`` times.
+    ``rate_scale`` multiplies every touch rate (:func:`scale_rates`)."""
     if spec in SHAPES:
         wl = shape(spec)
     elif not os.path.isfile(spec):
@@ -59,7 +70,7 @@ def load_xval_workload(spec: str, repeat: int = 1) -> Workload:
         wl = masim_to_workload(load_masim(spec), name=Path(spec).stem or "masim")
     if wl.repeat == 0:
         wl = dataclasses.replace(wl, repeat=repeat)
-    return wl
+    return wl if rate_scale == 1.0 else scale_rates(wl, rate_scale)
 
 
 def kernel_side(kit: GuestKit, wl: Workload, ops: str, attrs: Attrs, scheme: Scheme, opts: GuestOptions,
@@ -142,8 +153,8 @@ def run_damon_xval(kit: GuestKit, wl: Workload, ops: str, attrs: Attrs, scheme: 
     notes = []
     for i, done, owed in krun.touches:
         if owed and done < SHORTFALL * owed:
-            notes.append(f"note: in phase {i} the guest program paid {done / owed:.0%} of the touches the model "
-                         "asks for (the guest CPU could not keep up)")
+            notes.append(f"note: in phase {i} the guest program paid {done / owed:.1%} of the touches the model "
+                         "asks for (the guest CPU could not keep up; lower the rates with --rate-scale)")
     notes.append(f"kernel {krun.kernel}, QEMU TCG 1 vCPU {opts.mem_mib} MiB, seed {opts.seed}, THP {opts.thp}, "
                  f"swap {opts.swap_mib} MiB; guest vmstat after the run: {krun.vmstat}")
     title = (f"acma xval damon: workload {wl.name}, ops {ops}, sample {attrs.sample_us} us, aggr {attrs.aggr_us} us, "
