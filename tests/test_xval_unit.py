@@ -18,7 +18,7 @@ from acma.xval.cprog import compile_static, workload_to_c
 from acma.xval.guest import GuestOptions, damon_init_script
 from acma.xval.initramfs import build_initramfs
 from acma.xval.parse import parse_damon_output
-from acma.xval.run import load_xval_workload, run_damon_xval
+from acma.xval.run import load_xval_workload, paid_workload, run_damon_xval
 from acma.xval.shapes import SHAPES
 
 MiB = 1 << 20
@@ -192,3 +192,13 @@ def test_cli_refuses_bad_input_before_booting(tmp_path):
     assert r.exit_code != 0 and "moving-hot" in r.output
     r = CliRunner().invoke(main, ["xval", "fpr", "--alloc", "400", "--mem", "512", "--no-setup"])
     assert r.exit_code != 0 and "half the guest" in r.output
+
+
+def test_acma_runs_the_rates_the_guest_paid():
+    wl = _tiny(repeat=2)
+    same, share = paid_workload(wl, [(0, 99, 100), (1, 100, 100), (0, 100, 100), (1, 97, 100)])
+    assert same is wl and share[0] == pytest.approx(0.995)
+    slow, share = paid_workload(wl, [(0, 50, 100), (1, 100, 100), (0, 30, 100), (1, 100, 100)])
+    assert share[0] == pytest.approx(0.4)
+    assert slow.phases[0].patterns[0].rate_hz == pytest.approx(800.0)
+    assert slow.phases[1].patterns == wl.phases[1].patterns
