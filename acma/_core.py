@@ -46,6 +46,7 @@ _CHECK_NAMES = (
     "reverse map", "page table", "fault heap", "VMA counts", "swap accounting", "no memory",
     "Reported flag on a page that is not a free block head",
     "host backing: a page holding guest data is discarded, or the counts disagree",
+    "balloon page that is not a driver page",
 )
 
 

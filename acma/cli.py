@@ -299,4 +299,9 @@ def _duration_or_zero(text: str) -> int:
     except ConfigError:
         raise click.BadParameter(f"{text!r} is not a duration such as '1s' or '500 ms'",
                                  param_hint="'--time-range'") from None
-from .xval.cli import xval as _xval; main.add_command(_xval)  # acma xval (issue 7)
+
+
+from .cli_trace import trace as _trace_commands  # noqa: E402  (acma trace ...: its own module)
+main.add_command(_trace_commands)
+from .damos.cli import damos as _damos; main.add_command(_damos)  # noqa: E402  (acma damos ...)
+from .xval.cli import xval as _xval; main.add_command(_xval)  # noqa: E402  (acma xval, issue 7)

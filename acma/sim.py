@@ -60,7 +60,8 @@ class WorkloadRun:
 class TraceRun:
     """A recorded trace replayed as guest processes (one per traced pid) with explicit VMAs."""
 
-    def __init__(self, sim: "Simulation", trace: Trace, start_us: int, name: str):
+    def __init__(self, sim: "Simulation", trace: Trace, start_us: int, name: str,
+                 vma_gap_pages: int = TRACE_VMA_GAP_PAGES):
         ev = trace.events
         self.processes: dict[int, Process] = {}
         self.vmas: list[Vma] = []
@@ -70,7 +71,7 @@ class TraceRun:
             proc = sim.guest.spawn(f"{name or 'trace'}:{pid}")
             self.processes[pid] = proc
             pages = np.unique(ev.vpn[sel])
-            breaks = np.flatnonzero(np.diff(pages) > TRACE_VMA_GAP_PAGES) + 1
+            breaks = np.flatnonzero(np.diff(pages) > vma_gap_pages) + 1
             starts = np.concatenate(([0], breaks))
             ends = np.concatenate((breaks, [len(pages)]))
             first = pages[starts]
@@ -179,10 +180,17 @@ class Simulation:
         self.workloads.append(run)
         return run
 
-    def add_trace(self, trace: Trace, start_us: int = 0, name: str = "") -> TraceRun:
+    def add_trace(self, trace: Trace, start_us: int = 0, name: str = "",
+                  vma_gap_pages: int | None = None) -> TraceRun:
+        """Replay ``trace`` from ``start_us``: pages of a pid closer than ``vma_gap_pages`` share a
+        VMA (default: the trace's ``meta["vma_gap_pages"]``, else 512 pages = 2 MiB)."""
+        if vma_gap_pages is None:
+            vma_gap_pages = trace.meta.get("vma_gap_pages", TRACE_VMA_GAP_PAGES)
         if self._trace_armed:
             raise ConfigError("add_trace", name, "traces added before the first run()")
-        run = TraceRun(self, trace, start_us, name)
+        if isinstance(vma_gap_pages, bool) or not isinstance(vma_gap_pages, int) or not 1 <= vma_gap_pages <= 1 << 30:
+            raise ConfigError("vma_gap_pages", vma_gap_pages, "an integer number of pages in [1, 2**30]")
+        run = TraceRun(self, trace, start_us, name, vma_gap_pages)
         self._traces.append(run)
         return run
 

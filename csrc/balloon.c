@@ -177,3 +177,19 @@ int balloon_walk(acma_mem *m, struct stream *s)
 				return ACMA_EINVAL;
 	return 0;
 }
+
+/* Every balloon page is a driver page (and there are no more of them than driver pages). */
+int balloon_check(const acma_mem *m)
+{
+	const struct balloon *b = m->bl;
+	uint64_t driver = 0;
+
+	if (!b)
+		return 0;
+	for (uint64_t i = 0; i < b->info.actual; i++)
+		if (b->pfns[i] >= m->cfg.nr_pages || m->pg[b->pfns[i]].state != ACMA_PS_DRIVER)
+			return 1;
+	for (uint64_t i = 0; i < m->cfg.nr_pages; i++)
+		driver += m->pg[i].state == ACMA_PS_DRIVER;
+	return b->info.actual > driver;
+}

@@ -13,7 +13,7 @@
 enum {
 	CHK_OK = 0, CHK_STATE_COUNT, CHK_PB_COUNT, CHK_FREE_LIST, CHK_FREE_OVERLAP,
 	CHK_FREE_COVER, CHK_ZONE_FREE, CHK_LRU, CHK_LRU_COVER, CHK_RMAP, CHK_PTE, CHK_HEAP,
-	CHK_VMA_COUNT, CHK_SWAP, CHK_NOMEM, CHK_REPORTED, CHK_BACKING,
+	CHK_VMA_COUNT, CHK_SWAP, CHK_NOMEM, CHK_REPORTED, CHK_BACKING, CHK_BALLOON,
 };
 
 static int check_counts(const acma_mem *m)
@@ -190,6 +190,8 @@ int acma_check(const acma_mem *m, uint64_t *what)
 		r = CHK_REPORTED;
 	if (!r && backing_check(m))
 		r = CHK_BACKING;
+	if (!r && balloon_check(m))
+		r = CHK_BALLOON;
 	free(seen);
 	*what = (uint64_t)r;
 	return r ? ACMA_ESTATE : 0;

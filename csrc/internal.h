@@ -211,5 +211,6 @@ void backing_free(acma_mem *m);
 void balloon_free(acma_mem *m);
 int reporting_check(const acma_mem *m);
 int backing_check(const acma_mem *m);
+int balloon_check(const acma_mem *m);
 
 #endif

@@ -317,9 +317,22 @@ int reporting_walk(acma_mem *m, struct stream *s)
 	return 0;
 }
 
-/* Every Reported page heads a free block; a batch out to the device is isolated (DRIVER). */
+/* Every Reported page heads a free block; a batch out to the device is isolated (DRIVER);
+ * the pass's cursor is a free head on the list the pass is walking. */
 int reporting_check(const acma_mem *m)
 {
+	const struct reporting *r = m->rep;
+
+	if (r && r->info.in_pass && r->phase == P_LIST) {
+		if (r->zone >= m->nr_zones || r->order > ACMA_MAX_ORDER || r->mt >= NR_MT)
+			return 1;
+		uint32_t c = r->cursor;
+
+		if (c != NIL && (!(m->pg[c].flags & ACMA_PG_BUDDY) || m->pg[c].order != r->order ||
+				 pfn_zone(m, c) != r->zone ||
+				 (m->pb_mt[c >> ACMA_PAGEBLOCK_ORDER] == ACMA_MT_MOVABLE) != r->mt))
+			return 1;
+	}
 	for (uint64_t i = 0; i < m->cfg.nr_pages; i++)
 		if ((m->pg[i].flags & ACMA_PG_REPORTED) &&
 		    (!(m->pg[i].flags & ACMA_PG_BUDDY) || m->pg[i].state != ACMA_PS_FREE))

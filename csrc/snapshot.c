@@ -50,7 +50,7 @@ static int walk_optional(acma_mem *m, struct stream *s)
 		err = backing_walk(m, s);
 	if (!err)
 		err = balloon_walk(m, s);
-	return err;
+	return !err && s->reading && s->bad ? ACMA_EINVAL : err;   /* a section cut short */
 }
 
 /* Everything whose size the configuration fixes, then the counts of what follows. */

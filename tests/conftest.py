@@ -36,7 +36,7 @@ def damo():
 
     def run(*args, cwd):
         args = [str(a) for a in args]
-        assert args[0] in ("report", "validate", "convert_record_format", "version")
+        assert args[0] in ("report", "validate", "convert_record_format", "version", "args")
         env = dict(os.environ, LC_ALL="C", LANG="C")
         p = subprocess.run(cmd + args, cwd=cwd, env=env, capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, f"damo {' '.join(args)} failed ({p.returncode}):\n{p.stdout}\n{p.stderr}"

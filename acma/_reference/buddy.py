@@ -222,9 +222,10 @@ class BuddyRef:
                 and bool(self.blk_online[pfn >> self.block_shift]) and self.pfn_zone(pfn) == zone
                 and self.pb_mt[pfn >> PAGEBLOCK_ORDER] != MT_ISOLATE)
 
-    def buddy_free(self, pfn: int, order: int, to_tail: bool) -> None:
+    def buddy_free(self, pfn: int, order: int, to_tail: bool) -> int | None:
         """buddy.c buddy_free: merge up to MAX_ORDER (retyping a differing buddy pageblock at
-        order >= pageblock order), then to the tail if asked or if the next-higher buddy is free."""
+        order >= pageblock order), then to the tail if asked or if the next-higher buddy is free.
+        Returns the merged order (None for an isolated pageblock), which reporting hooks use."""
         zone = self.pfn_zone(pfn)
         n = 1 << order
         self.set_used_state(pfn, n, PS_DRIVER, PS_FREE)
@@ -232,7 +233,7 @@ class BuddyRef:
             self.pb_free[i >> PAGEBLOCK_ORDER] += 1
         self.counters["pgfree"] += n
         if self.pb_mt[pfn >> PAGEBLOCK_ORDER] == MT_ISOLATE:
-            return
+            return None
         self.zone_free[zone] += n
         while order < MAX_ORDER:
             buddy = pfn ^ (1 << order)
@@ -248,6 +249,7 @@ class BuddyRef:
             higher = (pfn & ~((2 << order) - 1)) ^ (2 << order)
             to_tail = self._is_free_head(higher, order + 1, zone)
         self._add_free_block(pfn, order, to_tail)
+        return order
 
     # ------------------------------------------------------------------ zonelist
 

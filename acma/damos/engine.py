@@ -6,7 +6,7 @@ Per aggregation: every due scheme (apply interval) checks its watermarks and adj
 quota (window, effective size with goals and time cost, the score threshold); then the walk
 goes over every region of every target and, for each due and active scheme, applies the
 resume rule, the access pattern and score, the size cut, the core filters, the action (its
-handler from acma.damos.actions) and the charge. Stats follow the kernel's rules.
+handler from acma.damos.handlers) and the charge. Stats follow the kernel's rules.
 
 Attach with ``Engine(ctx, schemes)``: it adds :meth:`Engine.apply` to the context's
 ``after_aggregation`` hooks (called after merging, before the window reset and split).
@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from ..errors import ConfigError
 from ..mm import memcg
 from . import goals as _goals
-from .actions import ActionRequest, handler_of
+from .handlers import ActionRequest, handler_of
 from .quota import QuotaState, min_score_for
 from .score import DAMOS_MAX_SCORE, score
 from .scheme import Scheme, action_info, validate_all

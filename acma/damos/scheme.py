@@ -10,11 +10,13 @@ opinion (units). Applying schemes is acma.damos' engine's job, not this module's
 from __future__ import annotations
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping
 
+import numpy as np
+
 from ..errors import ConfigError
+from ..units import finite_in
 
 ULONG_MAX = 2**64 - 1
 UINT_MAX = 2**32 - 1
@@ -48,6 +50,35 @@ def _bool(path: str, v) -> None:
         raise ConfigError(path, v, "True or False")
 
 
+def _validate_items(path: str, items, cls) -> None:
+    """A tuple of ``cls`` objects, each validated under ``path[i]``."""
+    if not isinstance(items, tuple):
+        raise ConfigError(path, items, f"a tuple of {cls.__name__}")
+    for i, item in enumerate(items):
+        if not isinstance(item, cls):
+            raise ConfigError(f"{path}[{i}]", item, f"a {cls.__name__}")
+        item.validate(f"{path}[{i}]")
+
+
+def _has_numpy(v) -> bool:
+    return any(isinstance(x, (np.integer, np.floating, np.ndarray)) or (isinstance(x, (tuple, list)) and _has_numpy(x))
+               for x in v)
+
+
+def _plain(v):
+    """Python ints/floats and tuples in place of numpy scalars, arrays and lists, so that values hash,
+    compare and serialise like the ones users type."""
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.floating):
+        return float(v)
+    if isinstance(v, np.ndarray):
+        return _plain(v.tolist())
+    if isinstance(v, (list, tuple)):
+        return tuple(_plain(x) for x in v)
+    return v
+
+
 def _prefixed(err: ConfigError, prefix: str) -> ConfigError:
     """The same error with its field path under ``prefix`` (e.g. ``schemes[2].``)."""
     return ConfigError(prefix + err.field, err.value, err.allowed)
@@ -59,6 +90,10 @@ class _Validated:
     _path = ""
 
     def __post_init__(self):
+        for f in dataclasses.fields(self):   # numpy numbers and lists become plain ints and tuples
+            v = getattr(self, f.name)
+            if isinstance(v, (np.integer, np.floating, np.ndarray, list)) or (isinstance(v, tuple) and _has_numpy(v)):
+                object.__setattr__(self, f.name, _plain(v))
         self.validate(self._path)
 
     def validate(self, path: str) -> None:  # pragma: no cover - every subclass overrides it
@@ -120,7 +155,9 @@ class AccessPattern(_Validated):
     (``nr_accesses_unit="samples"``, the kernel's unit) or a percent of the maximum
     (``"percent"``, damo's); ages are aggregation intervals (``age_unit="aggr_intervals"``, the
     kernel's) or microseconds (``"usec"``, damo's). ``MAX`` (ULONG_MAX) is "no upper bound" in
-    every unit. Defaults match every region, as sysfs does (0..max each).
+    every unit. Defaults match every region, as damo's do (a fresh sysfs scheme dir holds 0..0
+    ranges instead, which match nothing). min > max is rejected, as the kernel's old debugfs
+    interface did (sysfs takes it and the scheme never matches).
     """
 
     min_sz_region: int = 0
@@ -143,8 +180,7 @@ class AccessPattern(_Validated):
             v = getattr(self, name)
             if self.nr_accesses_unit == SAMPLES:
                 _int_in(p + name, v, 0, MAX, "samples")
-            elif v != MAX and (isinstance(v, bool) or not isinstance(v, (int, float))
-                               or not math.isfinite(v) or not 0 <= v <= 100):
+            elif v != MAX and (not isinstance(v, (int, float)) or not finite_in(v, 0, 100)):
                 raise ConfigError(p + name, v, "a percent in [0, 100] or MAX")
         if self.age_unit not in AGE_UNITS:
             raise ConfigError(p + "age_unit", self.age_unit, f"one of {AGE_UNITS}")
@@ -276,7 +312,9 @@ GOAL_TUNERS = ("consist", "temporal")
 class QuotaGoal(_Validated):
     """``struct damos_quota_goal`` (sysfs ``quotas/goals/<N>/``): metric, target_value,
     current_value (read only for ``user_input``; the others are measured), ``nid`` for the node
-    metrics, ``memcg_path`` for the memcg ones."""
+    metrics, ``memcg_path`` for the memcg ones. target_value must be >= 1: the score divides by
+    it, and sysfs drops a goal whose target is 0 (damos_sysfs_add_quota_score), as our damo
+    spec import does."""
 
     metric: str = "user_input"
     target_value: int = 1
@@ -289,7 +327,6 @@ class QuotaGoal(_Validated):
         p = path + "."
         if self.metric not in GOAL_METRICS:
             raise ConfigError(p + "metric", self.metric, f"one of {GOAL_METRICS}")
-        # the score is current*10000/target, so a zero target would divide by zero
         _int_in(p + "target_value", self.target_value, 1, ULONG_MAX)
         _int_in(p + "current_value", self.current_value, 0, ULONG_MAX)
         if self.metric in NID_METRICS:
@@ -323,11 +360,6 @@ class Quota(_Validated):
     fail_charge_denom: int = 0
     _path = "quota"
 
-    def __post_init__(self):
-        if isinstance(self.goals, list):
-            object.__setattr__(self, "goals", tuple(self.goals))
-        super().__post_init__()
-
     def validate(self, path: str) -> None:
         p = path + "."
         for name in ("ms", "sz", "reset_interval_ms"):
@@ -336,12 +368,7 @@ class Quota(_Validated):
             _int_in(p + name, getattr(self, name), 0, UINT_MAX)
         if self.goal_tuner not in GOAL_TUNERS:
             raise ConfigError(p + "goal_tuner", self.goal_tuner, f"one of {GOAL_TUNERS}")
-        if not isinstance(self.goals, tuple):
-            raise ConfigError(p + "goals", self.goals, "a tuple of QuotaGoal")
-        for i, g in enumerate(self.goals):
-            if not isinstance(g, QuotaGoal):
-                raise ConfigError(f"{p}goals[{i}]", g, "a QuotaGoal")
-            g.validate(f"{p}goals[{i}]")
+        _validate_items(p + "goals", self.goals, QuotaGoal)
 
     @property
     def is_set(self) -> bool:
@@ -364,7 +391,7 @@ class Filter(_Validated):
     """``struct damos_filter`` (sysfs ``filters/<N>/``): a region or page "hits" when its
     ``type`` predicate equals ``matching``; the first hit decides (``allow`` or reject).
 
-    Arguments by type: ``memcg_path`` (memcg), ``addr_range`` = (start, end) bytes, end
+    Arguments by type: ``memcg_path`` (memcg), ``addr_range`` = (start, end) bytes, start <= end, end
     exclusive (addr), ``target_idx`` (target), ``hugepage_size`` = (min, max) bytes inclusive.
     ``addr`` and ``target`` are core filters (per region); the rest run in the ops layer (per
     folio).
@@ -378,12 +405,6 @@ class Filter(_Validated):
     target_idx: int | None = None
     hugepage_size: tuple[int, int] | None = None
     _path = "filter"
-
-    def __post_init__(self):
-        for name in ("addr_range", "hugepage_size"):
-            if isinstance(getattr(self, name), list):
-                object.__setattr__(self, name, tuple(getattr(self, name)))
-        super().__post_init__()
 
     @property
     def core(self) -> bool:
@@ -404,14 +425,12 @@ class Filter(_Validated):
             raise ConfigError(p + "memcg_path", self.memcg_path, "a cgroup path such as '/workload'")
         if self.type == "target":
             _int_in(p + "target_idx", self.target_idx, 0, UINT_MAX, "a DAMON target index")
-        for name, ok_eq in (("addr_range", False), ("hugepage_size", True)):
-            if self.type != name:
-                continue
+        if self.type in ("addr", "hugepage_size"):   # damon_sysfs_add_scheme_filters' checks
+            name = _FILTER_ARG[self.type]
             v = getattr(self, name)
             if not (isinstance(v, tuple) and len(v) == 2 and all(_is_int(x) and 0 <= x <= ULONG_MAX for x in v)
-                    and (v[0] <= v[1] if ok_eq else v[0] < v[1])):
-                rule = "min <= max" if ok_eq else "start < end"
-                raise ConfigError(p + name, v, f"a pair of byte values in [0, 2**64) with {rule}")
+                    and v[0] <= v[1]):
+                raise ConfigError(p + name, v, "a (low, high) pair of byte values in [0, 2**64), low <= high")
 
 
 # --- watermarks ------------------------------------------------------------------------------
@@ -423,7 +442,8 @@ WMARK_METRICS = ("none", "free_mem_rate")
 class Watermarks(_Validated):
     """``struct damos_watermarks`` (sysfs ``watermarks/``): per-mille thresholds of
     ``free_mem_rate`` checked every ``interval_us``; ``none`` keeps the scheme always active.
-    Sysfs rejects a scheme unless high >= mid >= low (damon_sysfs_mk_scheme)."""
+    high >= mid >= low is required, the rule of the kernel's debugfs interface (sysfs does not
+    check it; inverted marks only make the activation rule meaningless)."""
 
     metric: str = "none"
     interval_us: int = 0
@@ -467,14 +487,6 @@ class Scheme(_Validated):
     max_nr_snapshots: int = 0
     _path = "scheme"
 
-    def __post_init__(self):
-        if isinstance(self.filters, list):
-            object.__setattr__(self, "filters", tuple(self.filters))
-        if isinstance(self.migrate_dests, list):
-            object.__setattr__(self, "migrate_dests", tuple(tuple(d) if isinstance(d, list) else d
-                                                            for d in self.migrate_dests))
-        super().__post_init__()
-
     def validate(self, path: str) -> None:
         p = path + "."
         for name, cls in (("pattern", AccessPattern), ("quota", Quota), ("wmarks", Watermarks)):
@@ -482,7 +494,7 @@ class Scheme(_Validated):
             if not isinstance(v, cls):
                 raise ConfigError(p + name, v, f"a {cls.__name__}")
             v.validate(p + name)
-        if self.action not in _ACTIONS:
+        if not isinstance(self.action, str) or self.action not in _ACTIONS:
             raise ConfigError(p + "action", self.action, f"one of {sorted(_ACTIONS)}")
         _int_in(p + "apply_interval_us", self.apply_interval_us, 0, ULONG_MAX, "microseconds")
         _int_in(p + "target_nid", self.target_nid, NUMA_NO_NODE, 1023, "a node id or NUMA_NO_NODE (-1)")
@@ -493,12 +505,7 @@ class Scheme(_Validated):
                 raise ConfigError(f"{p}migrate_dests[{i}]", d, "a (node, weight) pair")
             _int_in(f"{p}migrate_dests[{i}].node", d[0], 0, 1023, "a node id")
             _int_in(f"{p}migrate_dests[{i}].weight", d[1], 0, UINT_MAX)
-        if not isinstance(self.filters, tuple):
-            raise ConfigError(p + "filters", self.filters, "a tuple of Filter")
-        for i, f in enumerate(self.filters):
-            if not isinstance(f, Filter):
-                raise ConfigError(f"{p}filters[{i}]", f, "a Filter")
-            f.validate(f"{p}filters[{i}]")
+        _validate_items(p + "filters", self.filters, Filter)
         _int_in(p + "max_nr_snapshots", self.max_nr_snapshots, 0, ULONG_MAX)
 
     @property

@@ -250,13 +250,14 @@ class Guest:
 
     def _feed_psi(self) -> None:
         """Stalls from the C log into PSI: the workload's own stalls are 'full' when it is
-        the only process (one runqueue); kswapd's reclaim counts as 'some'."""
+        the only process (one runqueue); kswapd's reclaim and compaction (kcompactd or
+        vm.compact_memory, never the workload's own allocation) count as 'some'."""
         log = self.core.drain_stalls()
         alone = len(self.processes) <= 1
         for t, dur_ns, kind in zip(log["t_us"].tolist(), log["dur_ns"].tolist(), log["kind"].tolist()):
             end = t + max(1, -(-dur_ns // 1000))
             t = max(t, self.psi.open_period_start_us)
-            self.psi.record(t, max(end, t + 1), full=alone and kind != 2)
+            self.psi.record(t, max(end, t + 1), full=alone and kind not in (2, 3))
 
     # --- processes
     def spawn(self, name: str = "") -> Process:

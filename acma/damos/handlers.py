@@ -142,15 +142,38 @@ def _effective_filters(req: ActionRequest) -> tuple[tuple[Filter, ...], bool]:
     return filters, req.ops_filters_default_reject
 
 
+def c_apply(guest, ops: str, action: str, starts, lens, ilx, filters, default_reject: bool,
+            vma_memcg, target_nid: int = -1, migrate_dests=()) -> tuple[int, int, int, float]:
+    """One acma_damos_apply call: (pages visited, passed, applied, cost ns). ``starts``/
+    ``lens`` are gvpn pieces (vaddr, with ``ilx``) or pfn ranges (paddr); ``filters`` are
+    Filter objects applied exactly as given."""
+    q = ffi.new("acma_damos_req *")
+    q.ops = lib.ACMA_OPS_PADDR if ops == "paddr" else lib.ACMA_OPS_VADDR
+    q.action = _ACTION_CODES[action]
+    seg = [np.ascontiguousarray(a, dtype=np.uint64) for a in (starts, lens, ilx)]
+    keep = [s if len(s) else np.zeros(1, np.uint64) for s in seg]
+    q.seg_start, q.seg_len, q.seg_ilx = (ffi.cast("uint64_t *", ffi.from_buffer(a)) for a in keep)
+    q.nr_segs = len(seg[0])
+    cf = c_filters(filters, cgroup_ids(guest) if any(f.type == "memcg" for f in filters) else {})
+    q.filters, q.nr_filters, q.default_reject = cf, len(filters), bool(default_reject)
+    memcg = np.ascontiguousarray(vma_memcg if len(vma_memcg) else [0], dtype=np.uint32)
+    q.vma_memcg, q.nr_vma_memcg = ffi.cast("uint32_t *", ffi.from_buffer(memcg)), len(vma_memcg)
+    q.target_nid = NO_NODE if target_nid < 0 else target_nid
+    dests = np.ascontiguousarray([d[0] for d in migrate_dests] or [0], dtype=np.uint32)
+    weights = np.ascontiguousarray([d[1] for d in migrate_dests] or [0], dtype=np.uint32)
+    q.dest_nid, q.dest_weight = (ffi.cast("uint32_t *", ffi.from_buffer(a)) for a in (dests, weights))
+    q.nr_dests = len(migrate_dests)
+    res = ffi.new("acma_damos_res *")
+    _core._check(f"damos {action}", lib.acma_damos_apply(guest.core._m, q, res))
+    return res.visited, res.passed, res.applied, res.cost_ns
+
+
 def kernel_action(req: ActionRequest) -> ActionResult:
     """A kernel action through csrc/damos_ops.c, with the vaddr/paddr differences of §3."""
     action = req.scheme.action
     if action in ("hugepage", "nohugepage"):
         raise NotImplementedError(f"DAMOS {action}: acma has no THP model yet (docs/damos-engine.md)")
     filters, default_reject = _effective_filters(req)
-    q = ffi.new("acma_damos_req *")
-    q.ops = lib.ACMA_OPS_PADDR if req.ops == "paddr" else lib.ACMA_OPS_VADDR
-    q.action = _ACTION_CODES[action]
     if req.ops == "paddr":
         lo, hi = req.pfn_range()
         starts, lens, ilx = [lo], [hi - lo], [0]
@@ -161,29 +184,17 @@ def kernel_action(req: ActionRequest) -> ActionResult:
         # the interleave index: vm_pgoff plus the page offset; an anon VMA's pgoff is its
         # start page, a file VMA maps its file from offset 0
         ilx = [(v.start // PAGE_SIZE if v.kind == "anon" else 0) + first for v, first, _ in pieces]
-    seg = [np.ascontiguousarray(a, dtype=np.uint64) for a in (starts, lens, ilx)]
-    q.seg_start, q.seg_len, q.seg_ilx = (ffi.cast("uint64_t *", ffi.from_buffer(a)) for a in seg)
-    q.nr_segs = len(starts)
-    cf = c_filters(filters, cgroup_ids(req.guest) if any(f.type == "memcg" for f in filters) else {})
-    q.filters, q.nr_filters, q.default_reject = cf, len(filters), bool(default_reject)
-    memcg = np.ascontiguousarray(req.vma_memcg, dtype=np.uint32)
-    q.vma_memcg, q.nr_vma_memcg = ffi.cast("uint32_t *", ffi.from_buffer(memcg)), len(memcg)
     s = req.scheme
-    q.target_nid = NO_NODE if s.target_nid < 0 else s.target_nid
-    dests = np.ascontiguousarray([d[0] for d in s.migrate_dests] or [0], dtype=np.uint32)
-    weights = np.ascontiguousarray([d[1] for d in s.migrate_dests] or [0], dtype=np.uint32)
-    q.dest_nid, q.dest_weight = (ffi.cast("uint32_t *", ffi.from_buffer(a)) for a in (dests, weights))
-    q.nr_dests = len(s.migrate_dests)
-    res = ffi.new("acma_damos_res *")
-    _core._check(f"damos {action}", lib.acma_damos_apply(req.guest.core._m, q, res))
-    passed = res.passed * PAGE_SIZE
+    visited, passed, applied, cost = c_apply(req.guest, req.ops, action, starts, lens, ilx, filters,
+                                             default_reject, req.vma_memcg, s.target_nid, s.migrate_dests)
+    passed *= PAGE_SIZE
     if action == "stat" and not filters:
         passed = 0                            # stat counts passed bytes only under ops filters
     if req.ops != "paddr" and action in _MADVISE:
         applied, passed = req.size, 0         # damos_madvise returns the length on success
     else:
-        applied = res.applied * PAGE_SIZE
-    return ActionResult(walked=res.visited * PAGE_SIZE, passed=passed, applied=applied, cost_ns=res.cost_ns)
+        applied *= PAGE_SIZE
+    return ActionResult(walked=visited * PAGE_SIZE, passed=passed, applied=applied, cost_ns=cost)
 
 
 for _name in _scheme.KERNEL_ACTIONS:

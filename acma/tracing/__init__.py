@@ -1,0 +1,1 @@
+"""Page-access traces of real programs: recorded under qemu-user with acma's TCG plugin."""
