@@ -7,6 +7,8 @@ owner the moment it is created.
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from .errors import AcmaError, ConfigError, SimulationError
@@ -77,18 +79,26 @@ def _check(op: str, rc: int) -> None:
     raise CoreError(op, rc)
 
 
+@functools.lru_cache(maxsize=None)
+def _c_array_type(dtype) -> tuple[np.dtype, str]:
+    """numpy dtype and cffi array type for a dtype spec (cached: _buf sits on hot paths)."""
+    dt = np.dtype(dtype)
+    return dt, f"{dt.name}_t[]"
+
+
 def _buf(arr, dtype, n: int | None, field: str, writable: bool = False):
     """A C pointer to a contiguous numpy array of exactly ``dtype`` (and length ``n``); an
     output buffer must be writable (cffi would hand C a read-only buffer without a word)."""
-    if not isinstance(arr, np.ndarray) or arr.dtype != np.dtype(dtype) or arr.ndim != 1:
-        raise ConfigError(field, type(arr).__name__, f"a 1-D numpy array of {np.dtype(dtype)}")
+    dt, ctype = _c_array_type(dtype)
+    if not isinstance(arr, np.ndarray) or arr.dtype != dt or arr.ndim != 1:
+        raise ConfigError(field, type(arr).__name__, f"a 1-D numpy array of {dt}")
     if not arr.flags.c_contiguous:
         raise ConfigError(field, "non-contiguous array", "a C-contiguous array")
     if writable and not arr.flags.writeable:
         raise ConfigError(field, "read-only array", "a writable array (C writes into it)")
     if n is not None and arr.shape[0] != n:
         raise ConfigError(field, arr.shape[0], f"length {n}")
-    return ffi.from_buffer(f"{np.dtype(dtype).name}_t[]", arr) if arr.size else ffi.NULL
+    return ffi.from_buffer(ctype, arr) if arr.size else ffi.NULL
 
 
 def _u32(x: int, field: str) -> int:

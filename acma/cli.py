@@ -303,5 +303,7 @@ def _duration_or_zero(text: str) -> int:
 
 from .cli_trace import trace as _trace_commands  # noqa: E402  (acma trace ...: its own module)
 main.add_command(_trace_commands)
+from .host.cli import host_cli  # noqa: E402  (acma host ...)
+main.add_command(host_cli)
 from .damos.cli import damos as _damos; main.add_command(_damos)  # noqa: E402  (acma damos ...)
 from .xval.cli import xval as _xval; main.add_command(_xval)  # noqa: E402  (acma xval, issue 7)

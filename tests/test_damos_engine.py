@@ -124,8 +124,7 @@ def test_vaddr_pageout_reclaims_cold_memory_and_counts_stats():
     assert cold.info()["swapped"] > cold.npages // 2
     assert hot.info()["swapped"] < hot.npages // 20
     assert s.nr_tried >= s.nr_applied > 0 and s.sz_applied == s.sz_tried   # madvise: len
-    assert s.nr_snapshots == len([1 for _ in range(1)]) * s.nr_snapshots > 0
-    assert eng.states[0].tried_regions or s.nr_tried
+    assert s.nr_snapshots > 0
     g.check()
 
 
@@ -228,17 +227,19 @@ def test_registry_runs_a_custom_action():
 
 
 # --- hypothesis: quota never overcharged, guest intact after every action
+# fail_charge_num <= denom: a ratio above one charges a failure more than its size, so the
+# kernel's charge may then pass esz too
 SCHEME = st.builds(
     lambda action, sz, ms, reset, num, denom, minage, pat_max: Scheme(
         pattern=AccessPattern(max_nr_accesses=pat_max, min_age_region=minage), action=action,
         quota=Quota(sz=sz, ms=ms, reset_interval_ms=reset, weight_age=1, weight_nr_accesses=1,
-                    fail_charge_num=num, fail_charge_denom=denom)),
+                    fail_charge_num=min(num, denom), fail_charge_denom=denom)),
     st.sampled_from(("pageout", "lru_prio", "lru_deprio", "migrate_cold", "stat")),
     st.sampled_from((0, 4096, 1 * MiB, 8 * MiB)), st.sampled_from((0, 1, 10)), st.sampled_from((0, 100, 300)),
     st.integers(0, 2), st.integers(0, 2), st.integers(0, 5), st.sampled_from((0, 2, 10, 2**32)))
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=5, deadline=None)
 @given(schemes=st.lists(SCHEME, min_size=1, max_size=3), seed=st.integers(0, 1000))
 def test_quota_never_overcharged_and_guest_intact(schemes, seed):
     g, p, hot, cold = guest_with_cold_memory(seed, mib=64)
@@ -260,5 +261,32 @@ def test_quota_never_overcharged_and_guest_intact(schemes, seed):
             if st_.scheme.quota.is_set and st_.quota.esz:
                 assert st_.quota.charged_sz <= st_.quota.esz
     ctx.after_aggregation.append(window_check)
-    ctx.run_until(g.now_us + 600_000)
+    ctx.run_until(g.now_us + 400_000)
+    g.check()
+
+
+@given(kind=st.sampled_from(("hot", "cold", None)), nr=st.lists(st.integers(0, 20), min_size=1, max_size=20),
+       age=st.lists(st.integers(0, 2**31), min_size=20, max_size=20), wf=st.integers(0, 1000), wa=st.integers(0, 1000),
+       aggr=st.sampled_from((1000, 100_000, 10_000_000)))
+def test_vectorized_score_equals_the_scalar_one(kind, nr, age, wf, wa, aggr):
+    import numpy as np
+    from acma.damos.score import score, score_array
+    age = age[: len(nr)]
+    got = score_array(kind, np.array(nr), np.array(age), 20, aggr, wf, wa).tolist()
+    assert got == [score(kind, n, a, 20, aggr, wf, wa) for n, a in zip(nr, age)]
+
+
+def test_fvaddr_migrate_with_weighted_destinations():
+    from acma.mm.guest import NodeConfig
+    g = Guest(GuestConfig(size="256 MiB", block_size="16 MiB", swap="64 MiB", seed=4,
+                          nodes=(NodeConfig(size="128 MiB"), NodeConfig(size="128 MiB"))))
+    p = g.spawn()
+    v = p.mmap(16 * MiB, node=0)
+    v.set_rate(100.0)
+    g.run_until(200_000)
+    ctx = Context(g, "fvaddr", [Target(p, ranges=[(v.start, v.end)])], small_attrs())
+    Engine(ctx, [Scheme(action="migrate_hot", migrate_dests=((0, 1), (1, 3)))])
+    ctx.run_until(g.now_us + 200_000)
+    on1 = sum(1 for x in v.ptes().tolist() if not x & 0x80000000 and x * 4096 >= 128 * MiB)
+    assert abs(on1 / v.npages - 0.75) < 0.05        # 3 of every 4 interleave slots go to node 1
     g.check()

@@ -131,12 +131,12 @@ def test_built_schemes_are_valid_and_follow_the_formulas(sample, ratio, min_age,
     hot, cold = m.schemes
     raw_hot, raw_cold = hot.raw_pattern(m.attrs), cold.raw_pattern(m.attrs)
     assert raw_hot.min_nr_accesses == (m.attrs.aggr_us // m.attrs.sample_us) * freq // 1000
-    assert raw_cold.min_age_region == min(min_age // m.attrs.aggr_us, UINT_MAX)
+    assert raw_cold.min_age_region == (min_age // m.attrs.aggr_us) & UINT_MAX  # unsigned int, as the kernel
     assert bool(hot.quota.goals) == bool(bp) and bool(cold.filters) == young
     r = reclaim.build(ReclaimParams(sample_interval=sample, aggr_interval=sample * ratio, min_age=min_age,
                                     autotune_monitoring_intervals=autotune), RAM)
     validate_all(r.schemes, r.attrs, ops="paddr", nr_targets=1)
-    assert r.schemes[0].raw_pattern(r.attrs).min_age_region == min_age // r.attrs.aggr_us
+    assert r.schemes[0].raw_pattern(r.attrs).min_age_region == (min_age // r.attrs.aggr_us) & UINT_MAX
 
 
 def test_modules_export_as_specs():

@@ -2,7 +2,7 @@
 which pages a call visits, which pass the filters, and what the action leaves on each, from
 a copy of the page records taken before the call. The equality test runs both on the same
 guest. ``young`` is an oracle per pfn (damon_young before the call), since the access model
-decides it lazily in C.
+decides it lazily in C; the walk updates it as the young filter's mkold does.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def filtered_out(pfn: int, pages: dict, filters, default_reject: bool, vma_gbase
             pred = bool(pages["flags"][pfn] & PG_ACTIVE)
         elif t == "memcg":
             pred = page_memcg(int(pages["owner"][pfn]), vma_gbase, vma_memcg) == memcg_ids.get(f.memcg_path, -1)
-        elif t == "young":
+        elif t == "young":      # a young page is mkold'ed: a later young filter sees it old
             pred = bool(young[pfn])
+            young[pfn] = False
         elif t == "hugepage_size":
             pred = f.hugepage_size[0] <= PAGE <= f.hugepage_size[1]
         else:

@@ -17,12 +17,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from ..errors import ConfigError
 from ..mm import memcg
 from . import goals as _goals
 from .handlers import ActionRequest, handler_of
 from .quota import QuotaState, min_score_for
-from .score import DAMOS_MAX_SCORE, score
+from .score import DAMOS_MAX_SCORE, score, score_array
 from .scheme import Scheme, action_info, validate_all
 
 
@@ -199,6 +201,22 @@ class Engine:
         if q.new_window_if_due(quota, ctx.guest.now_us, goal_score, mn):
             st.stats.qt_exceeds += 1
         hist = [0] * (DAMOS_MAX_SCORE + 1)
+        if not st.core_filters:          # the same histogram, vectorized
+            a = ctx.attrs
+            for t in ctx.targets:
+                r = t.regions
+                sz = (r.end - r.start).astype(np.int64)
+                nr, age = r.nr_accesses.astype(np.int64), r.age.astype(np.int64)
+                p = st.raw
+                ok = ((sz >= p.min_sz_region) & (sz <= min(p.max_sz_region, 2**63 - 1))
+                      & (nr >= p.min_nr_accesses) & (nr <= p.max_nr_accesses)
+                      & (age >= p.min_age_region) & (age <= p.max_age_region))
+                sc = score_array(st.score_kind, nr[ok], age[ok], a.aggr_samples, a.aggr_us,
+                                 quota.weight_nr_accesses, quota.weight_age)
+                for k, b in enumerate(np.bincount(sc, weights=sz[ok], minlength=DAMOS_MAX_SCORE + 1).tolist()):
+                    hist[k] += int(b)
+            q.min_score = min_score_for(hist, q.esz)
+            return
         for ti, t in enumerate(ctx.targets):
             i = 0
             while i < len(t.regions):
@@ -241,17 +259,30 @@ class Engine:
     # --- the walk
     def _apply_target(self, due: list[SchemeState], ti: int, t) -> None:
         """damos_apply_target: every region with every due scheme; [N] merges a piece back
-        into its predecessor when nothing tells them apart."""
-        i = 0
-        while i < len(t.regions):
-            for st in due:
-                self._do_apply(st, ti, t, i)
-            r = t.regions
-            if (i and r.end[i - 1] == r.start[i] and r.age[i - 1] == r.age[i]
-                    and r.nr_accesses[i - 1] == r.nr_accesses[i]
-                    and r.last_nr_accesses[i - 1] == r.last_nr_accesses[i]
-                    and r.end[i] - r.start[i - 1] <= self.ctx.sz_limit):
-                r.merge_two(i - 1)
+        into its predecessor when nothing tells them apart. The region values are read once
+        into lists and re-read after anything changed them (a split, an age reset)."""
+        i, stale = 0, True
+        while True:
+            if stale:
+                r = t.regions
+                S, E, NR, AGE, LAST = (a.tolist() for a in (r.start, r.end, r.nr_accesses, r.age,
+                                                            r.last_nr_accesses))
+                stale = False
+            if i >= len(S):
+                break
+            for st in due:   # a region no pattern wants is left alone unless a resume is pending
+                if st.quota.charge_target_from or st.raw.matches(E[i] - S[i], NR[i], AGE[i]):
+                    if self._do_apply(st, ti, t, i):
+                        r = t.regions
+                        if len(r) != len(S):     # a split: re-read all
+                            S, E, NR, AGE, LAST = (a.tolist() for a in (r.start, r.end, r.nr_accesses, r.age,
+                                                                        r.last_nr_accesses))
+                        else:                    # an age reset of region i
+                            AGE[i] = int(r.age[i])
+            if (i and E[i - 1] == S[i] and AGE[i - 1] == AGE[i] and NR[i - 1] == NR[i]
+                    and LAST[i - 1] == LAST[i] and E[i] - S[i - 1] <= self.ctx.sz_limit):
+                t.regions.merge_two(i - 1)
+                stale = True
                 continue
             i += 1
         for st in due:
@@ -282,28 +313,31 @@ class Engine:
         q.charge_target_from, q.charge_addr_from = 0, 0
         return False
 
-    def _do_apply(self, st: SchemeState, ti: int, t, i: int) -> None:
+    def _do_apply(self, st: SchemeState, ti: int, t, i: int) -> bool:
+        """damon_do_apply_schemes for one scheme on region i; True if the regions changed
+        (a split, an age reset)."""
         s, q, stats, mn = st.scheme, st.quota, st.stats, self.ctx.attrs.min_region_sz
+        n0 = len(t.regions)
         if q.full(s.quota, mn) or self._skip_charged(st, ti, t, i):
-            return
+            return len(t.regions) != n0
         if s.max_nr_snapshots and stats.nr_snapshots >= s.max_nr_snapshots:
-            return
+            return len(t.regions) != n0
         r = t.regions
         sz, nr, age = int(r.end[i] - r.start[i]), int(r.nr_accesses[i]), int(r.age[i])
         if not st.raw.matches(sz, nr, age):
-            return
+            return len(t.regions) != n0
         if s.quota.is_set and self._score(st, nr, age) < q.min_score:
-            return
+            return len(t.regions) != n0
         # damos_apply_scheme
         if q.esz and q.charged_sz + sz > q.esz:
             sz = (q.esz - q.charged_sz) // mn * mn
             if not sz:
                 stats.nr_tried += 1
-                return
+                return len(t.regions) != n0
             r.split_at(i, sz)
         core = self._core_filter_out(st, ti, t, i)
         if core is True:
-            return
+            return len(t.regions) != n0
         start, end = int(r.start[i]), int(r.end[i])
         sz = end - start
         req = ActionRequest(self.ctx.guest, self.ctx.ops, t, ti, start, end, s,
@@ -325,3 +359,4 @@ class Engine:
             stats.nr_applied += 1
             stats.sz_applied += res.applied
         stats.sz_ops_filter_passed += res.passed
+        return True

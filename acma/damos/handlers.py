@@ -142,27 +142,51 @@ def _effective_filters(req: ActionRequest) -> tuple[tuple[Filter, ...], bool]:
     return filters, req.ops_filters_default_reject
 
 
+_REQ_CACHE: dict = {}
+
+
+def build_request(guest, ops: str, action: str, starts, lens, ilx, filters, default_reject: bool,
+                  vma_memcg, target_nid: int = -1, migrate_dests=()):
+    """An acma_damos_req for the arguments of :func:`c_apply`, with the buffers it points to
+    (keep them alive while the request is used). Everything but the range is built once per
+    distinct scheme setting and reused (the engine calls this for every region)."""
+    memcg = np.ascontiguousarray(vma_memcg if len(vma_memcg) else [0], dtype=np.uint32)
+    ids = cgroup_ids(guest) if any(f.type == "memcg" for f in filters) else {}
+    key = (ops, action, tuple(filters), bool(default_reject), memcg.tobytes(), tuple(sorted(ids.items())),
+           target_nid, tuple(migrate_dests))
+    hit = _REQ_CACHE.get(key)
+    if hit is None:
+        if len(_REQ_CACHE) > 256:
+            _REQ_CACHE.clear()
+        q = ffi.new("acma_damos_req *")
+        q.ops = lib.ACMA_OPS_PADDR if ops == "paddr" else lib.ACMA_OPS_VADDR
+        q.action = _ACTION_CODES[action]
+        cf = c_filters(filters, ids)
+        q.filters, q.nr_filters, q.default_reject = cf, len(filters), bool(default_reject)
+        q.vma_memcg, q.nr_vma_memcg = ffi.cast("uint32_t *", ffi.from_buffer(memcg)), len(vma_memcg)
+        q.target_nid = NO_NODE if target_nid < 0 else target_nid
+        dests = np.ascontiguousarray([d[0] for d in migrate_dests] or [0], dtype=np.uint32)
+        weights = np.ascontiguousarray([d[1] for d in migrate_dests] or [0], dtype=np.uint32)
+        q.dest_nid, q.dest_weight = (ffi.cast("uint32_t *", ffi.from_buffer(a)) for a in (dests, weights))
+        q.nr_dests = len(migrate_dests)
+        hit = _REQ_CACHE[key] = (q, (cf, memcg, dests, weights))
+    q, keep = hit
+    seg = np.zeros((3, max(1, len(starts))), dtype=np.uint64)
+    seg[0, :len(starts)], seg[1, :len(starts)], seg[2, :len(starts)] = starts, lens, ilx
+    base = ffi.cast("uint64_t *", ffi.from_buffer(seg))
+    n = seg.shape[1]
+    q.seg_start, q.seg_len, q.seg_ilx = base, base + n, base + 2 * n
+    q.nr_segs = len(starts)
+    return q, (keep, seg)
+
+
 def c_apply(guest, ops: str, action: str, starts, lens, ilx, filters, default_reject: bool,
             vma_memcg, target_nid: int = -1, migrate_dests=()) -> tuple[int, int, int, float]:
     """One acma_damos_apply call: (pages visited, passed, applied, cost ns). ``starts``/
     ``lens`` are gvpn pieces (vaddr, with ``ilx``) or pfn ranges (paddr); ``filters`` are
     Filter objects applied exactly as given."""
-    q = ffi.new("acma_damos_req *")
-    q.ops = lib.ACMA_OPS_PADDR if ops == "paddr" else lib.ACMA_OPS_VADDR
-    q.action = _ACTION_CODES[action]
-    seg = [np.ascontiguousarray(a, dtype=np.uint64) for a in (starts, lens, ilx)]
-    keep = [s if len(s) else np.zeros(1, np.uint64) for s in seg]
-    q.seg_start, q.seg_len, q.seg_ilx = (ffi.cast("uint64_t *", ffi.from_buffer(a)) for a in keep)
-    q.nr_segs = len(seg[0])
-    cf = c_filters(filters, cgroup_ids(guest) if any(f.type == "memcg" for f in filters) else {})
-    q.filters, q.nr_filters, q.default_reject = cf, len(filters), bool(default_reject)
-    memcg = np.ascontiguousarray(vma_memcg if len(vma_memcg) else [0], dtype=np.uint32)
-    q.vma_memcg, q.nr_vma_memcg = ffi.cast("uint32_t *", ffi.from_buffer(memcg)), len(vma_memcg)
-    q.target_nid = NO_NODE if target_nid < 0 else target_nid
-    dests = np.ascontiguousarray([d[0] for d in migrate_dests] or [0], dtype=np.uint32)
-    weights = np.ascontiguousarray([d[1] for d in migrate_dests] or [0], dtype=np.uint32)
-    q.dest_nid, q.dest_weight = (ffi.cast("uint32_t *", ffi.from_buffer(a)) for a in (dests, weights))
-    q.nr_dests = len(migrate_dests)
+    q, _keep = build_request(guest, ops, action, starts, lens, ilx, filters, default_reject, vma_memcg,
+                             target_nid, migrate_dests)
     res = ffi.new("acma_damos_res *")
     _core._check(f"damos {action}", lib.acma_damos_apply(guest.core._m, q, res))
     return res.visited, res.passed, res.applied, res.cost_ns

@@ -44,3 +44,28 @@ def score(kind: str | None, *args) -> int:
     if kind == "cold":
         return cold_score(*args)
     return DAMOS_MAX_SCORE
+
+
+def score_array(kind: str | None, nr, age, max_nr_accesses: int, aggr_us: int,
+                weight_nr_accesses: int, weight_age: int):
+    """:func:`score` of every region at once (numpy int64 arrays in, the same integers out)."""
+    import numpy as np
+
+    nr, age = np.asarray(nr, np.int64), np.asarray(age, np.int64)
+    if kind not in ("hot", "cold"):
+        return np.full(nr.shape, DAMOS_MAX_SCORE, np.int64)
+    freq = nr * DAMON_MAX_SUBSCORE // max(1, max_nr_accesses)
+    age_s = age * aggr_us // 1_000_000
+    log = np.zeros(age_s.shape, np.int64)
+    rest = age_s.copy()
+    while rest.any() and (log < DAMON_MAX_AGE_IN_LOG).any():   # bit length, capped
+        step = (rest > 0) & (log < DAMON_MAX_AGE_IN_LOG)
+        log += step
+        rest >>= 1
+    log = np.where(freq == 0, -log, log)
+    age_sub = (log + DAMON_MAX_AGE_IN_LOG) * DAMON_MAX_SUBSCORE // DAMON_MAX_AGE_IN_LOG // 2
+    hot = weight_nr_accesses * freq + weight_age * age_sub
+    if weight_nr_accesses + weight_age:
+        hot //= weight_nr_accesses + weight_age
+    hot = hot * DAMOS_MAX_SCORE // DAMON_MAX_SUBSCORE
+    return hot if kind == "hot" else DAMOS_MAX_SCORE - hot

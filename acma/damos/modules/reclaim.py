@@ -46,8 +46,9 @@ def reclaim_scheme(params: ReclaimParams, attrs: Attrs) -> Scheme:
         goals.append(QuotaGoal("some_mem_psi_us", params.quota_mem_pressure_us))
     if params.quota_autotune_feedback:
         goals.append(QuotaGoal("user_input", 10_000, params.quota_autotune_feedback))
-    pattern = AccessPattern(PAGE_SIZE, ULONG_MAX, 0, 0, SAMPLES, params.min_age // attrs.aggr_us, UINT_MAX,
-                            AGGR_INTERVALS)
+    # min_age_region is an unsigned int in the kernel; the assignment keeps the low 32 bits
+    pattern = AccessPattern(PAGE_SIZE, ULONG_MAX, 0, 0, SAMPLES, (params.min_age // attrs.aggr_us) & UINT_MAX,
+                            UINT_MAX, AGGR_INTERVALS)
     quota = Quota(ms=params.quota_ms, sz=params.quota_sz, reset_interval_ms=params.quota_reset_interval_ms,
                   weight_sz=0, weight_nr_accesses=0, weight_age=1, goals=tuple(goals))
     filters = (Filter("anon", matching=True, allow=False),) if params.skip_anon else ()
