@@ -290,3 +290,21 @@ def test_fvaddr_migrate_with_weighted_destinations():
     on1 = sum(1 for x in v.ptes().tolist() if not x & 0x80000000 and x * 4096 >= 128 * MiB)
     assert abs(on1 / v.npages - 0.75) < 0.05        # 3 of every 4 interleave slots go to node 1
     g.check()
+
+
+def test_vaddr_madvise_over_a_hole_advises_but_counts_nothing():
+    """do_madvise() returns -ENOMEM for a range with an unmapped hole after advising its
+    mapped parts, so damos_madvise counts 0 bytes applied for that region (found by xval)."""
+    g, p, hot, cold = guest_with_cold_memory()
+    third = p.vmas[2]
+    assert cold.end < third.start                     # the hole between the two VMAs
+    ctx = Context(g, "fvaddr", [Target(p, ranges=[(cold.start, third.end)])],
+                  Attrs(sample_us=5_000, aggr_us=50_000, min_nr_regions=3, max_nr_regions=3))
+    eng = Engine(ctx, [Scheme(action="pageout")])
+    ctx.run_until(g.now_us + 50_000)
+    s = eng.stats()[0]
+    spanning = [r for r in eng.states[0].tried_regions if r.start < cold.end and r.end > third.start]
+    assert spanning and s.nr_applied == s.nr_tried - len(spanning)
+    assert s.sz_applied == s.sz_tried - sum(r.end - r.start for r in spanning)
+    assert third.info()["swapped"] + cold.info()["swapped"] > 0   # the mapped parts were advised
+    g.check()

@@ -192,6 +192,13 @@ def c_apply(guest, ops: str, action: str, starts, lens, ilx, filters, default_re
     return res.visited, res.passed, res.applied, res.cost_ns
 
 
+def _fully_mapped(req: ActionRequest) -> bool:
+    """True when VMAs cover the whole range, so madvise() on it succeeds (no -ENOMEM hole)."""
+    covered = sum(min(req.end, v.end) - max(req.start, v.start) for v in req.target.process.vmas
+                  if max(req.start, v.start) < min(req.end, v.end))
+    return covered >= req.size
+
+
 def kernel_action(req: ActionRequest) -> ActionResult:
     """A kernel action through csrc/damos_ops.c, with the vaddr/paddr differences of §3."""
     action = req.scheme.action
@@ -215,7 +222,9 @@ def kernel_action(req: ActionRequest) -> ActionResult:
     if action == "stat" and not filters:
         passed = 0                            # stat counts passed bytes only under ops filters
     if req.ops != "paddr" and action in _MADVISE:
-        applied, passed = req.size, 0         # damos_madvise returns the length on success
+        # damos_madvise counts the length only when do_madvise() returns 0; madvise_walk_vmas
+        # still advises the mapped parts of a range with holes, but returns -ENOMEM for it
+        applied, passed = (req.size if _fully_mapped(req) else 0), 0
     else:
         applied *= PAGE_SIZE
     return ActionResult(walked=visited * PAGE_SIZE, passed=passed, applied=applied, cost_ns=cost)
